@@ -1,0 +1,159 @@
+#pragma once
+// Requests, options and per-sequence bookkeeping shared by every model's generate().
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "blockformer/error.hpp"
+#include "blockformer/sampling.hpp"
+#include "blockformer/tensor.hpp"
+
+namespace blockformer {
+
+/// One sequence to continue. The prompt is raw token ids: no padding, no BOS added.
+struct Request {
+  std::vector<Token> prompt;
+  int max_new_tokens = 0;
+  SamplingParams sampling{};
+  std::optional<Token> eos{};  // generation of this sequence stops after it samples eos
+};
+
+/// Called for every generated token; returning false stops that sequence (the token is kept).
+using TokenCallback = std::function<bool(int sequence, Token token)>;
+
+/// Where the token decoder places its inputs (block models only).
+enum class TokenPositions {
+  kTraining,         // prefix at 0..R-1, fed tokens at R.. (forward() and the fixtures)
+  kAuthorsGenerate,  // prefix all at 0, fed tokens at 1.. (the authors' released generate())
+};
+
+struct GenerateOptions {
+  TokenCallback on_token{};
+  TokenPositions token_positions = TokenPositions::kTraining;
+};
+
+/// A finished sequence: the prompt followed by what was generated.
+struct Generation {
+  std::vector<Token> tokens;
+  int prompt_length = 0;
+  enum class Stop { kLength, kEos, kCallback } stop = Stop::kLength;
+};
+
+namespace detail {
+
+inline void check_token(Token id, int vocab, const std::string& where) {
+  if (id < 0 || id >= vocab)
+    throw Error(where + ": token id " + std::to_string(id) + " out of range [0, " +
+                std::to_string(vocab) + ")");
+}
+
+/// Validates a whole batch before any compute. `padded_length(prompt_length)` gives the tokens
+/// the sequence occupies in the cache once the model has laid out its prompt.
+template <class PaddedLength>
+void validate_requests(std::span<const Request> requests, int vocab, int max_positions,
+                       int max_batch, int capacity_tokens, PaddedLength padded_length) {
+  if (requests.empty()) throw Error("generate: no sequences in the batch");
+  if (int(requests.size()) > max_batch)
+    throw Error("batch size " + std::to_string(requests.size()) + " exceeds session capacity " +
+                std::to_string(max_batch));
+  for (std::size_t s = 0; s < requests.size(); ++s) {
+    const Request& r = requests[s];
+    const std::string name = "prompt " + std::to_string(s);
+    if (r.prompt.empty()) throw Error(name + " is empty");
+    for (std::size_t i = 0; i < r.prompt.size(); ++i)
+      check_token(r.prompt[i], vocab, "prompt[" + std::to_string(s) + "][" + std::to_string(i) + "]");
+    if (r.eos) check_token(*r.eos, vocab, "request " + std::to_string(s) + " eos");
+    if (r.max_new_tokens < 0)
+      throw Error("request " + std::to_string(s) + ": max_new_tokens " +
+                  std::to_string(r.max_new_tokens) + " is negative");
+    const long long total = padded_length(int(r.prompt.size())) + (long long)r.max_new_tokens;
+    if (total > max_positions)
+      throw Error(name + ": " + std::to_string(total) +
+                  " tokens (padded prompt + max_new_tokens) exceed the model's max positions " +
+                  std::to_string(max_positions));
+    if (total > capacity_tokens)
+      throw Error(name + ": " + std::to_string(total) +
+                  " tokens (padded prompt + max_new_tokens) exceed session capacity " +
+                  std::to_string(capacity_tokens));
+    r.sampling.validate(vocab, "request " + std::to_string(s));
+  }
+}
+
+/// Session tokens that fit every request of a batch, capped at the model's positions so a
+/// request beyond them is reported by validate_requests rather than allocated.
+template <class PaddedLength>
+int session_tokens_for(std::span<const Request> requests, int max_positions, PaddedLength padded_length) {
+  long long tokens = 1;
+  for (const Request& r : requests)
+    tokens = std::max(tokens, padded_length(int(r.prompt.size())) + (long long)std::max(r.max_new_tokens, 0));
+  return int(std::min<long long>(tokens, max_positions));
+}
+
+/// Checks a session dimension before anything is allocated for it.
+inline int check_session_size(int value, const char* what, int limit) {
+  if (value <= 0 || value > limit)
+    throw Error(std::string("session ") + what + " " + std::to_string(value) + " not in [1, " +
+                std::to_string(limit) + "]");
+  return value;
+}
+
+/// Per-sequence progress: outputs, samplers, stop decisions.
+class GenerationState {
+ public:
+  GenerationState(std::span<const Request> requests, int vocab, const TokenCallback& callback)
+      : requests_(requests), callback_(callback) {
+    samplers_.reserve(requests.size());
+    results_.resize(requests.size());
+    for (std::size_t s = 0; s < requests.size(); ++s) {
+      samplers_.emplace_back(requests[s].sampling, vocab);
+      results_[s].tokens = requests[s].prompt;
+      results_[s].tokens.reserve(requests[s].prompt.size() + requests[s].max_new_tokens);
+      results_[s].prompt_length = int(requests[s].prompt.size());
+      finished_.push_back(requests[s].max_new_tokens == 0);
+    }
+  }
+
+  bool finished(int s) const { return finished_[s]; }
+  const std::vector<Token>& tokens(int s) const { return results_[s].tokens; }
+  int generated(int s) const { return int(results_[s].tokens.size()) - results_[s].prompt_length; }
+
+  /// Samples sequence s's next token from its logits row and records it; `step` names the
+  /// position for the non-finite-logits error.
+  Token sample(int s, std::span<const float> logits) {
+    for (std::size_t i = 0; i < logits.size(); ++i)
+      if (!std::isfinite(logits[i]))
+        throw Error("non-finite logit " + std::to_string(logits[i]) + " at vocab index " +
+                    std::to_string(i) + " for sequence " + std::to_string(s) + " at generation step " +
+                    std::to_string(generated(s)));
+    const Token t = samplers_[s].sample(logits);
+    Generation& g = results_[s];
+    g.tokens.push_back(t);
+    if (generated(s) >= requests_[s].max_new_tokens) {
+      finish(s, Generation::Stop::kLength);
+    } else if (requests_[s].eos && t == *requests_[s].eos) {
+      finish(s, Generation::Stop::kEos);
+    }
+    if (callback_ && !callback_(s, t) && !finished_[s]) finish(s, Generation::Stop::kCallback);
+    return t;
+  }
+
+  std::vector<Generation> take() { return std::move(results_); }
+
+ private:
+  void finish(int s, Generation::Stop why) {
+    finished_[s] = true;
+    results_[s].stop = why;
+  }
+  std::span<const Request> requests_;
+  const TokenCallback& callback_;
+  std::vector<Sampler> samplers_;
+  std::vector<Generation> results_;
+  std::vector<bool> finished_;
+};
+
+}  // namespace detail
+}  // namespace blockformer

@@ -1,0 +1,149 @@
+#pragma once
+// Where a model's weights come from. A model's from_weights(source) asks for each tensor by name
+// and shape; the source hands back backend objects. CheckpointWeights checks every request against
+// a checkpoint and reports every problem at once; RandomWeights fills a model for benchmarks.
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "blockformer/backends/backend.hpp"
+#include "blockformer/error.hpp"
+#include "blockformer/io/checkpoint.hpp"
+
+namespace blockformer {
+
+/// How a checkpoint is read and how strictly it is checked.
+struct LoadOptions {
+  io::LoadMode mode = io::LoadMode::Mmap;  // Read for files that may change while mapped
+  bool allow_unused = false;               // tolerate checkpoint keys the model does not use
+  bool check_weights = false;              // scan every weight for NaN/Inf (a full pass over the data)
+};
+
+namespace detail {
+inline std::string dims_string(const std::vector<std::uint64_t>& dims) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+}  // namespace detail
+
+/// Reads tensors from a checkpoint; collects missing, mis-shaped and unsupported tensors and
+/// unknown keys, and finish() throws one Error listing them all.
+class CheckpointWeights {
+ public:
+  CheckpointWeights(const io::Checkpoint& checkpoint, const LoadOptions& options)
+      : checkpoint_(checkpoint), options_(options) {}
+
+  template <Backend B>
+  typename B::Linear linear(const std::string& prefix, int out, int in, bool bias) {
+    return B::make_linear(read(prefix + ".weight", {std::uint64_t(out), std::uint64_t(in)}),
+                          bias ? read(prefix + ".bias", {std::uint64_t(out)}) : std::vector<float>{}, out, in);
+  }
+  /// A Conv1d with kernel size 1 ([out, in, 1]) is a linear map over channels.
+  template <Backend B>
+  typename B::Linear conv1x1(const std::string& prefix, int out, int in) {
+    return B::make_linear(read(prefix + ".weight", {std::uint64_t(out), std::uint64_t(in), 1}),
+                          read(prefix + ".bias", {std::uint64_t(out)}), out, in);
+  }
+  template <Backend B>
+  typename B::Norm norm(const std::string& prefix, int width) {
+    return B::make_norm(read(prefix + ".weight", {std::uint64_t(width)}), read(prefix + ".bias", {std::uint64_t(width)}));
+  }
+  template <Backend B>
+  typename B::Embedding embedding(const std::string& name, int rows, int width) {
+    return B::make_embedding(read(name, {std::uint64_t(rows), std::uint64_t(width)}), rows, width);
+  }
+
+  /// Throws if anything was wrong; keys that no request used are errors unless `ignorable(key)`
+  /// or options.allow_unused.
+  template <class Ignorable>
+  void finish(Ignorable ignorable) {
+    if (!options_.allow_unused)
+      for (const std::string& key : checkpoint_.names())
+        if (!used_.count(key) && !ignorable(key)) problems_.push_back("unexpected tensor '" + key + "'");
+    if (problems_.empty()) return;
+    std::string message = checkpoint_.source() + ": checkpoint does not match the compiled config (" +
+                          std::to_string(problems_.size()) + " problems):";
+    for (const std::string& p : problems_) message += "\n  " + p;
+    throw Error(message);
+  }
+
+ private:
+  std::vector<float> read(const std::string& name, std::vector<std::uint64_t> shape) {
+    used_.insert(name);
+    const auto ref = checkpoint_.find(name);
+    if (!ref) {
+      problems_.push_back("missing tensor '" + name + "'");
+      return {};
+    }
+    const io::TensorInfo& info = *ref->info;
+    if (info.shape != shape) {
+      problems_.push_back("tensor '" + name + "': expected " + detail::dims_string(shape) + ", found " +
+                          detail::dims_string(info.shape));
+      return {};
+    }
+    if (info.dtype != io::DType::F32 && info.dtype != io::DType::F16 && info.dtype != io::DType::BF16) {
+      problems_.push_back("tensor '" + name + "': dtype " + std::string(io::dtype_name(info.dtype)) +
+                          " not supported (supported: F32, F16, BF16)");
+      return {};
+    }
+    std::vector<float> values(info.numel());
+    io::convert_to_float(info, ref->bytes, values);
+    if (options_.check_weights) {
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        if (!std::isfinite(values[i])) {
+          problems_.push_back("tensor '" + name + "': non-finite value " + std::to_string(values[i]) +
+                              " at flat index " + std::to_string(i));
+          break;
+        }
+      }
+    }
+    return values;
+  }
+
+  const io::Checkpoint& checkpoint_;
+  LoadOptions options_;
+  std::set<std::string> used_;
+  std::vector<std::string> problems_;
+};
+
+/// Seeded random weights with the scale of a trained GPT-NeoX (for benchmarks and invariants):
+/// matrices N(0, 1/fan_in), biases N(0, 0.02^2), layer norms weight 1 bias 0, embeddings N(0, 1).
+class RandomWeights {
+ public:
+  explicit RandomWeights(std::uint64_t seed) : rng_(seed) {}
+
+  template <Backend B>
+  typename B::Linear linear(const std::string&, int out, int in, bool bias) {
+    return B::make_linear(normal(std::size_t(out) * in, 1.0 / std::sqrt(double(in))),
+                          bias ? normal(out, 0.02) : std::vector<float>{}, out, in);
+  }
+  template <Backend B>
+  typename B::Linear conv1x1(const std::string& prefix, int out, int in) {
+    return linear<B>(prefix, out, in, true);
+  }
+  template <Backend B>
+  typename B::Norm norm(const std::string&, int width) {
+    return B::make_norm(std::vector<float>(width, 1.0f), std::vector<float>(width, 0.0f));
+  }
+  template <Backend B>
+  typename B::Embedding embedding(const std::string&, int rows, int width) {
+    return B::make_embedding(normal(std::size_t(rows) * width, 1.0), rows, width);
+  }
+  template <class Ignorable>
+  void finish(Ignorable) {}
+
+ private:
+  std::vector<float> normal(std::size_t n, double stddev) {
+    std::normal_distribution<float> dist(0.0f, float(stddev));
+    std::vector<float> v(n);
+    for (float& x : v) x = dist(rng_);
+    return v;
+  }
+  std::mt19937_64 rng_;
+};
+
+}  // namespace blockformer

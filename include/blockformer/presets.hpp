@@ -1,0 +1,70 @@
+#pragma once
+// Every model of the paper (arXiv 2406.02657, Table 1 and appendix), plus the golden-fixture
+// configs. Block models start from the pythia-410m config (rotary 25%, base 10000, vocab 50304,
+// parallel residual, eps 1e-5) with layers and width overridden.
+#include "blockformer/config.hpp"
+
+namespace blockformer::presets {
+
+/// The authors' util/config.py autofill for a GPT-NeoX decoder whose heads are unset:
+/// head_dim 32 up to width 256, 64 up to 1536, else 128; FFN 4 x width; rotary 25% of head_dim.
+constexpr DecoderConfig neox_autofill(int layers, int width) {
+  const int head_dim = width <= 256 ? 32 : width <= 1536 ? 64 : 128;
+  return DecoderConfig{.layers = layers,
+                       .width = width,
+                       .heads = width / head_dim,
+                       .ffn = 4 * width,
+                       .rotary_dims = head_dim / 4};
+}
+
+/// A block model as the paper names it: block_main_b4_<size>, block length 4, prefix 2.
+constexpr BlockConfig block_main(int layers_per_decoder, int width) {
+  return BlockConfig{.vocab = 50304,
+                     .max_positions = 2048,
+                     .block_length = 4,
+                     .embedder_width = width / 4,
+                     .prefix_length = 2,
+                     .block_decoder = neox_autofill(layers_per_decoder, width),
+                     .token_decoder = neox_autofill(layers_per_decoder, width)};
+}
+
+inline constexpr BlockConfig block_main_b4_5 = block_main(3, 256);
+inline constexpr BlockConfig block_main_b4_19 = block_main(3, 512);
+inline constexpr BlockConfig block_main_b4_85 = block_main(6, 768);
+inline constexpr BlockConfig block_main_b4_300 = block_main(12, 1024);
+inline constexpr BlockConfig block_main_b4_800 = block_main(8, 2048);
+inline constexpr BlockConfig block_main_b4_1_2b = block_main(12, 2048);
+
+/// Pythia-shaped vanilla GPT-NeoX (heads given explicitly: no autofill for vanilla models).
+constexpr VanillaConfig pythia(int layers, int width, int heads, int ffn) {
+  return VanillaConfig{.vocab = 50304,
+                       .max_positions = 2048,
+                       .decoder = DecoderConfig{.layers = layers,
+                                                .width = width,
+                                                .heads = heads,
+                                                .ffn = ffn,
+                                                .rotary_dims = width / heads / 4}};
+}
+
+inline constexpr VanillaConfig vanilla_31 = pythia(6, 256, 8, 4096);
+inline constexpr VanillaConfig vanilla_70 = pythia(6, 512, 8, 2048);
+inline constexpr VanillaConfig vanilla_160 = pythia(12, 768, 12, 3072);
+inline constexpr VanillaConfig vanilla_410 = pythia(24, 1024, 16, 4096);
+
+/// shared/fixtures/block_tiny: vocab 512, L 4, e 32, R 2, two 2-layer decoders of width 128.
+inline constexpr BlockConfig block_tiny{
+    .vocab = 512,
+    .max_positions = 2048,
+    .block_length = 4,
+    .embedder_width = 32,
+    .prefix_length = 2,
+    .block_decoder = {.layers = 2, .width = 128, .heads = 4, .ffn = 512, .rotary_dims = 8},
+    .token_decoder = {.layers = 2, .width = 128, .heads = 4, .ffn = 512, .rotary_dims = 8}};
+
+/// shared/fixtures/vanilla_tiny: vocab 512, 2 layers of width 128, 4 heads.
+inline constexpr VanillaConfig vanilla_tiny{
+    .vocab = 512,
+    .max_positions = 2048,
+    .decoder = {.layers = 2, .width = 128, .heads = 4, .ffn = 512, .rotary_dims = 8}};
+
+}  // namespace blockformer::presets
