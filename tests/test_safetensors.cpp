@@ -118,6 +118,9 @@ TEST_CASE("safetensors: F2 header length over 100,000,000") {
   const std::uint64_t n = 100'000'001;
   for (int i = 0; i < 8; ++i) file[i] = static_cast<char>((n >> (8 * i)) & 0xff);
   CHECK_THROWS_WITH_AS(parse(file), doctest::Contains("header length 100000001 exceeds 100000000"), Error);
+  const std::uint64_t limit = 100'000'000;  // allowed, so the file size check speaks next
+  for (int i = 0; i < 8; ++i) file[i] = static_cast<char>((limit >> (8 * i)) & 0xff);
+  CHECK_THROWS_WITH_AS(parse(file), doctest::Contains("header length 100000000 but file has 10 bytes"), Error);
 }
 
 TEST_CASE("safetensors: F3 truncating a valid file anywhere inside its header throws") {

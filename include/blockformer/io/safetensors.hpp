@@ -227,9 +227,7 @@ class HeaderHandler {
         if (!field_keys_.contains(field)) fail(tensor_prefix() + "missing '" + field + "'");
       tensors_.push_back(std::move(current_));
       state_ = State::TopKey;
-    } else {
-      state_ = State::Done;  // only TopKey can get here: the parser matches braces
-    }
+    }  // else the top object closed: strict parsing rejects anything after it
     return true;
   }
 
@@ -284,7 +282,7 @@ class HeaderHandler {
   }
 
  private:
-  enum class State { Start, TopKey, TopValue, MetaKey, MetaValue, FieldKey, FieldValue, Array, Done };
+  enum class State { Start, TopKey, TopValue, MetaKey, MetaValue, FieldKey, FieldValue, Array };
 
   [[noreturn]] void fail(const std::string& message) const { throw Error(source_ + ": " + message); }
 
