@@ -23,6 +23,17 @@ struct RaggedBatch {
     cache_begin.clear();
     positions.clear();
   }
+  /// `sequences` fresh sequences of `rows_each` rows in slots 0, 1, ..., at positions 0, 1, ...
+  static RaggedBatch uniform(int sequences, int rows_each) {
+    RaggedBatch batch;
+    batch.clear();
+    for (int s = 0; s < sequences; ++s) {
+      batch.add_sequence(s, 0, rows_each);
+      for (int p = 0; p < rows_each; ++p) batch.positions.push_back(p);
+    }
+    return batch;
+  }
+
   /// Appends a sequence of `count` rows extending cache slot `slot` from index `begin`.
   /// Rotary positions are left to the caller (push them onto `positions`).
   void add_sequence(int slot, int begin, int count) {

@@ -47,15 +47,10 @@ class BlockTransformer {
 
   /// Loads a safetensors checkpoint: a file, a sharded index, or a directory holding either.
   static BlockTransformer load(const std::filesystem::path& path, const LoadOptions& options = {}) {
-    const io::Checkpoint checkpoint = io::Checkpoint::open(path, options.mode);
-    CheckpointWeights weights(checkpoint, options);
-    return from_weights(weights);
+    return load_checkpoint<BlockTransformer>(path, options);
   }
   /// A model with seeded random weights (benchmarks, invariant tests).
-  static BlockTransformer random(std::uint64_t seed) {
-    RandomWeights weights(seed);
-    return from_weights(weights);
-  }
+  static BlockTransformer random(std::uint64_t seed) { return random_model<BlockTransformer>(seed); }
 
   /// Loads the authors' BlockTransformer state dict (see tests/data/FIXTURES.md section 2.2).
   template <class Source>
@@ -142,11 +137,7 @@ class BlockTransformer {
     typename B::Buffer block_x(batch * nb, kD), block_hidden(batch * nb, kD);
     B::gather(embedder_, ids, block_x.view().reshape(kE));
     if (trace) trace->block_embeddings = to_host(block_x.view());
-    RaggedBatch blocks;
-    for (int b = 0; b < batch; ++b) {
-      blocks.add_sequence(b, 0, nb);
-      for (int i = 0; i < nb; ++i) blocks.positions.push_back(i);
-    }
+    const RaggedBatch blocks = RaggedBatch::uniform(batch, nb);
     auto block_cache = block_->make_cache(batch, nb);
     typename BlockStack::Workspace block_ws(batch * nb);
     block_->forward(block_x.view(), blocks, block_cache, block_ws, block_hidden.view());
@@ -167,11 +158,7 @@ class BlockTransformer {
     B::copy(fed_x.view().reshape((kL - 1) * kH), token_x.view().cols_slice(kR * kH, (kL - 1) * kH));
     if (trace) trace->prefix = to_host(token_x.view().cols_slice(0, kR * kH));
 
-    RaggedBatch locals;
-    for (int s = 0; s < local; ++s) {
-      locals.add_sequence(s, 0, kLocal);
-      for (int p = 0; p < kLocal; ++p) locals.positions.push_back(p);
-    }
+    const RaggedBatch locals = RaggedBatch::uniform(local, kLocal);
     auto token_cache = token_->make_cache(local, kLocal);
     typename TokenStack::Workspace token_ws(local * kLocal);
     typename B::Buffer token_hidden(local * kLocal, kH), outputs(local, kL * kH), logits(local * kL, kV);

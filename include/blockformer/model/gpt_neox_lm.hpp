@@ -30,15 +30,10 @@ class GptNeoxLM {
 
   /// Loads a safetensors checkpoint: a file, a sharded index, or a directory holding either.
   static GptNeoxLM load(const std::filesystem::path& path, const LoadOptions& options = {}) {
-    const io::Checkpoint checkpoint = io::Checkpoint::open(path, options.mode);
-    CheckpointWeights weights(checkpoint, options);
-    return from_weights(weights);
+    return load_checkpoint<GptNeoxLM>(path, options);
   }
   /// A model with seeded random weights (benchmarks, invariant tests).
-  static GptNeoxLM random(std::uint64_t seed) {
-    RandomWeights weights(seed);
-    return from_weights(weights);
-  }
+  static GptNeoxLM random(std::uint64_t seed) { return random_model<GptNeoxLM>(seed); }
 
   /// Loads HF key names: gpt_neox.embed_in, gpt_neox.layers.N.*, gpt_neox.final_layer_norm, embed_out.
   template <class Source>

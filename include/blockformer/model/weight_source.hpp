@@ -4,6 +4,7 @@
 // a checkpoint and reports every problem at once; RandomWeights fills a model for benchmarks.
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <string>
@@ -145,5 +146,20 @@ class RandomWeights {
   }
   std::mt19937_64 rng_;
 };
+
+/// Model::from_weights over a checkpoint file, sharded index or directory.
+template <class Model>
+Model load_checkpoint(const std::filesystem::path& path, const LoadOptions& options) {
+  const io::Checkpoint checkpoint = io::Checkpoint::open(path, options.mode);
+  CheckpointWeights weights(checkpoint, options);
+  return Model::from_weights(weights);
+}
+
+/// Model::from_weights over seeded random weights.
+template <class Model>
+Model random_model(std::uint64_t seed) {
+  RandomWeights weights(seed);
+  return Model::from_weights(weights);
+}
 
 }  // namespace blockformer
