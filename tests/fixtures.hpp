@@ -3,6 +3,8 @@
 #include <blockformer/eigen.hpp>
 #include <doctest/doctest.h>
 
+#include "safetensors_builder.hpp"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -36,6 +38,18 @@ inline std::vector<blockformer::Token> tokens(const std::string& model, const st
 }
 inline std::vector<float> floats(const std::string& model, const std::string& name) {
   return blockformer::io::read_f32(cases(model).view(), name);
+}
+
+/// A fixture checkpoint's tensors as builder entries, for writing edited or re-encoded copies.
+inline std::vector<blockformer::test::BuilderTensor> checkpoint_tensors(const std::string& file) {
+  const auto f = blockformer::io::SafetensorsFile::open(path(file));
+  std::vector<blockformer::test::BuilderTensor> out;
+  for (const auto& t : f.view().tensors()) {
+    const auto bytes = f.view().bytes(t);
+    out.push_back({t.name, std::string(blockformer::io::dtype_name(t.dtype)), t.shape,
+                   std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())});
+  }
+  return out;
 }
 
 /// Max |a - b|; NaN anywhere makes it infinite so a tolerance check can never pass on NaN.

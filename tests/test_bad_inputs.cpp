@@ -4,24 +4,11 @@
 #include <limits>
 
 #include "fixtures.hpp"
-#include "safetensors_builder.hpp"
 
 using namespace blockformer;
 using blockformer::test::BuilderTensor;
 
 namespace {
-
-/// The fixture checkpoint's tensors as builder entries, for editing.
-std::vector<BuilderTensor> fixture_tensors(const std::string& file) {
-  const auto f = io::SafetensorsFile::open(fixtures::path(file));
-  std::vector<BuilderTensor> out;
-  for (const auto& t : f.view().tensors()) {
-    const auto bytes = f.view().bytes(t);
-    out.push_back({t.name, std::string(io::dtype_name(t.dtype)), t.shape,
-                   std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())});
-  }
-  return out;
-}
 
 template <class Model>
 Model load_edited(const std::vector<BuilderTensor>& tensors, LoadOptions options = {}) {
@@ -61,7 +48,7 @@ constexpr VanillaConfig kNarrowFfn = [] {
 }  // namespace
 
 TEST_CASE("checkpoint vs config: every missing tensor is listed (C1)") {
-  auto tensors = fixture_tensors("block_tiny/model.safetensors");
+  auto tensors = fixtures::checkpoint_tensors("block_tiny/model.safetensors");
   erase_tensor(tensors, "token_decoder.gpt_neox.layers.1.attention.query_key_value.weight");
   erase_tensor(tensors, "embedder.embeddings.weight");
   const std::string message = error_of([&] { load_edited<fixtures::BlockTiny>(tensors); });
@@ -71,7 +58,7 @@ TEST_CASE("checkpoint vs config: every missing tensor is listed (C1)") {
 }
 
 TEST_CASE("checkpoint vs config: unexpected tensors are errors unless allowed (C2)") {
-  auto tensors = fixture_tensors("vanilla_tiny/model.safetensors");
+  auto tensors = fixtures::checkpoint_tensors("vanilla_tiny/model.safetensors");
   tensors.push_back({"gpt_neox.layers.0.attention.lora_a", "F32", {2}, std::string(8, '\0')});
   CHECK(error_of([&] { load_edited<fixtures::VanillaTiny>(tensors); }).find("unexpected tensor 'gpt_neox.layers.0.attention.lora_a'") != std::string::npos);
   LoadOptions allow;
@@ -80,7 +67,7 @@ TEST_CASE("checkpoint vs config: unexpected tensors are errors unless allowed (C
 }
 
 TEST_CASE("checkpoint vs config: old Pythia buffers and the block decoder's embed_in are ignored") {
-  auto tensors = fixture_tensors("vanilla_tiny/model.safetensors");
+  auto tensors = fixtures::checkpoint_tensors("vanilla_tiny/model.safetensors");
   for (const char* buffer : {"attention.bias", "attention.masked_bias", "attention.rotary_emb.inv_freq"})
     tensors.push_back({"gpt_neox.layers.1." + std::string(buffer), "F32", {1}, std::string(4, '\0')});
   const auto model = load_edited<fixtures::VanillaTiny>(tensors);
@@ -106,7 +93,7 @@ TEST_CASE("checkpoint vs config: shape mismatches name expected and found shapes
 }
 
 TEST_CASE("checkpoint vs config: integer weights are rejected by dtype") {
-  auto tensors = fixture_tensors("vanilla_tiny/model.safetensors");
+  auto tensors = fixtures::checkpoint_tensors("vanilla_tiny/model.safetensors");
   for (auto& t : tensors)
     if (t.name == "gpt_neox.final_layer_norm.bias") {
       t.dtype = "I32";
@@ -115,7 +102,7 @@ TEST_CASE("checkpoint vs config: integer weights are rejected by dtype") {
 }
 
 TEST_CASE("checkpoint vs config: non-finite weights (C5)") {
-  auto tensors = fixture_tensors("vanilla_tiny/model.safetensors");
+  auto tensors = fixtures::checkpoint_tensors("vanilla_tiny/model.safetensors");
   for (auto& t : tensors)
     if (t.name == "gpt_neox.layers.1.mlp.dense_4h_to_h.bias") {
       const float nan = std::numeric_limits<float>::quiet_NaN();
