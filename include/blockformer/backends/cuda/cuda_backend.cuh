@@ -208,6 +208,7 @@ struct CudaBackend {
   static void attention(MatrixView<const float> qkv, KvCache& cache, int layer, const RaggedBatch& batch,
                         MatrixView<float> y, AttentionShape shape) {
     check_shape(qkv, shape, "CudaBackend::attention");
+    cuda::validate_batch(batch, qkv.rows, "CudaBackend::attention");
     if (y.rows != qkv.rows || y.cols < shape.heads * shape.head_dim)
       throw Error("CudaBackend::attention: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] for " +
                   std::to_string(qkv.rows) + " rows of " + std::to_string(shape.heads) + " heads x " +
@@ -219,7 +220,6 @@ struct CudaBackend {
     if (layer < 0 || layer >= cache.layers())
       throw Error("CudaBackend::attention: layer " + std::to_string(layer) + " of a " + std::to_string(cache.layers()) +
                   "-layer cache");
-    cuda::validate_batch(batch, qkv.rows, "CudaBackend::attention");
     cuda::validate_cache_batch(batch, cache.slots(), cache.capacity(), "CudaBackend::attention");
     if (qkv.rows == 0) return;
     cuda::dispatch_head_dim(shape.head_dim, [&](auto hd) { launch_attention<decltype(hd)::value>(qkv, cache, layer, batch, y, shape); });
