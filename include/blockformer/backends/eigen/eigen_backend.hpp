@@ -1,7 +1,10 @@
 #pragma once
-// The CPU backend: Eigen GEMMs for every linear layer (batch rows form one GEMM), scalar loops for
-// the element-wise ops, and per-(sequence, head) attention over a contiguous KV stream.
+// The CPU backend: Eigen GEMMs for every linear layer (batch rows form one GEMM, threads split the
+// output columns and apply bias / GELU / residual on their slice while it is in cache), and
+// per-(sequence, head) attention over a contiguous KV stream, threaded over (sequence, head).
+// Threads come from OpenMP when the build has it (OMP_NUM_THREADS), else everything runs serially.
 #include <Eigen/Core>
+#include <unsupported/Eigen/SpecialFunctions>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,7 +14,12 @@
 #include <vector>
 
 #include "blockformer/backends/backend.hpp"
+#include "blockformer/backends/eigen/attention.hpp"
 #include "blockformer/error.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace blockformer {
 
@@ -112,22 +120,54 @@ struct EigenBackend {
     return e;
   }
 
+  /// Threads for a call doing about `work` multiply-adds: small calls stay on one thread, where
+  /// waking the pool (a few microseconds) would cost more than the work.
+  static int threads_for(double work) {
+#ifdef _OPENMP
+    return work < 64.0 * 1024 ? 1 : omp_get_max_threads();
+#else
+    (void)work;
+    return 1;
+#endif
+  }
+
   static void linear(MatrixView<const float> x, const Linear& w, MatrixView<float> y,
                      Epilogue epilogue) {
-    auto out = map(y);
-    const auto product = map(x) * map(w.weight.view()).transpose();
+    const int out_cols = y.cols;
+    const int threads = threads_for(double(x.rows) * x.cols * out_cols);
+    // Each thread owns a slice of output columns (weight rows): it streams its part of W once
+    // and finishes the slice (bias, GELU) while the slice is still in its cache.
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+#ifdef _OPENMP
+      const int n = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+      const int n = 1, id = 0;
+#endif
+      constexpr int kAlign = 16;  // one AVX-512 register of floats
+      const int per = (out_cols + n * kAlign - 1) / (n * kAlign) * kAlign;
+      const int c0 = std::min(out_cols, id * per), c1 = std::min(out_cols, c0 + per);
+      if (c1 > c0) linear_slice(x, w, y, epilogue, c0, c1 - c0);
+    }
+  }
+
+  /// Output columns [c0, c0 + count) of linear().
+  static void linear_slice(MatrixView<const float> x, const Linear& w, MatrixView<float> y,
+                           Epilogue epilogue, int c0, int count) {
+    auto out = map(y.cols_slice(c0, count));
+    const auto product = map(x) * map(w.weight.view().rows_slice(c0, count)).transpose();
     if (epilogue == Epilogue::kAccumulate) {
       out.noalias() += product;
     } else {
       out.noalias() = product;
     }
     if (!w.bias.empty()) {
-      out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(w.bias.data(), y.cols);
+      out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(w.bias.data() + c0, count);
     }
     if (epilogue == Epilogue::kGelu) {
       for (int r = 0; r < y.rows; ++r) {
-        float* row = y.row(r);
-        for (int c = 0; c < y.cols; ++c) row[c] = gelu_erf(row[c]);
+        auto a = Eigen::Map<Eigen::ArrayXf>(y.row(r) + c0, count);
+        a = 0.5f * a * (1.0f + (a * float(std::numbers::sqrt2 / 2)).erf());
       }
     }
   }
@@ -136,16 +176,14 @@ struct EigenBackend {
 
   static void layer_norm(MatrixView<const float> x, const Norm& n, float eps, MatrixView<float> y) {
     const int width = x.cols;
+    const Eigen::Map<const Eigen::ArrayXf> weight(n.weight.data(), width), bias(n.bias.data(), width);
+#pragma omp parallel for if (threads_for(double(x.rows) * width * 8) > 1)
     for (int r = 0; r < x.rows; ++r) {
-      const float* in = x.row(r);
-      float* out = y.row(r);
-      float mean = 0.0f;
-      for (int c = 0; c < width; ++c) mean += in[c];
-      mean /= float(width);
-      float var = 0.0f;
-      for (int c = 0; c < width; ++c) var += (in[c] - mean) * (in[c] - mean);
-      const float inv = 1.0f / std::sqrt(var / float(width) + eps);
-      for (int c = 0; c < width; ++c) out[c] = (in[c] - mean) * inv * n.weight[c] + n.bias[c];
+      const Eigen::Map<const Eigen::ArrayXf> in(x.row(r), width);
+      const float mean = in.sum() / float(width);
+      const float var = (in - mean).square().sum() / float(width);
+      const float inv = 1.0f / std::sqrt(var + eps);
+      Eigen::Map<Eigen::ArrayXf>(y.row(r), width) = (in - mean) * inv * weight + bias;
     }
   }
 
@@ -154,6 +192,7 @@ struct EigenBackend {
                      AttentionShape shape) {
     const int half = shape.rotary_dims / 2;
     if (half == 0) return;
+#pragma omp parallel for if (threads_for(double(qkv.rows) * shape.heads * half * 4) > 1)
     for (int r = 0; r < qkv.rows; ++r) {
       const int p = batch.positions[r];
       const float* cos = table.cos(p);
@@ -174,37 +213,23 @@ struct EigenBackend {
 
   static void attention(MatrixView<const float> qkv, KvCache& cache, int layer,
                         const RaggedBatch& batch, MatrixView<float> y, AttentionShape shape) {
-    const int hd = shape.head_dim;
+    const int hd = shape.head_dim, heads = shape.heads, sequences = batch.sequences();
     const float scale = 1.0f / std::sqrt(float(hd));
-    thread_local RowMatrix scores;
-    for (int s = 0; s < batch.sequences(); ++s) {
-      const int first = batch.row_begin[s], count = batch.row_begin[s + 1] - first;
-      const int begin = batch.cache_begin[s], keys = begin + count;
-      const int slot = batch.cache_slot[s];
-      for (int h = 0; h < shape.heads; ++h) {
-        float* k = cache.k(layer, slot, h);
-        float* v = cache.v(layer, slot, h);
-        for (int i = 0; i < count; ++i) {
-          const float* src = qkv.row(first + i) + std::size_t(h) * 3 * hd;
-          std::memcpy(k + std::size_t(begin + i) * hd, src + hd, hd * sizeof(float));
-          std::memcpy(v + std::size_t(begin + i) * hd, src + 2 * hd, hd * sizeof(float));
-        }
-        const ConstMap q(qkv.row(first) + std::size_t(h) * 3 * hd, count, hd,
-                         Eigen::OuterStride<>(qkv.stride));
-        const Eigen::Map<const RowMatrix> kmat(k, keys, hd), vmat(v, keys, hd);
-        scores.resize(count, keys);
-        scores.noalias() = (q * kmat.transpose()) * scale;
-        for (int i = 0; i < count; ++i) {
-          const int visible = begin + i + 1;  // causal: the row's own cache index and before
-          auto row = scores.row(i);
-          const float max = row.head(visible).maxCoeff();
-          row.head(visible) = (row.head(visible).array() - max).exp();
-          row.head(visible) /= row.head(visible).sum();
-          row.tail(keys - visible).setZero();
-        }
-        Map out(y.row(first) + std::size_t(h) * hd, count, hd, Eigen::OuterStride<>(y.stride));
-        out.noalias() = scores * vmat;
-      }
+    double work = 0;  // multiply-adds, to decide whether threads pay off
+    for (int s = 0; s < sequences; ++s) {
+      const int count = batch.row_begin[s + 1] - batch.row_begin[s];
+      work += 2.0 * count * (batch.cache_begin[s] + count) * hd * heads;
+    }
+    // One task per (sequence, head): tasks write disjoint cache streams and output columns.
+#pragma omp parallel for schedule(dynamic, 1) if (threads_for(work) > 1)
+    for (int task = 0; task < sequences * heads; ++task) {
+      const int s = task / heads, h = task % heads;
+      const int first = batch.row_begin[s], slot = batch.cache_slot[s];
+      const eigen_detail::AttentionTask t{qkv.row(first) + std::size_t(h) * 3 * hd, qkv.stride,
+                                          cache.k(layer, slot, h), cache.v(layer, slot, h),
+                                          y.row(first) + std::size_t(h) * hd, y.stride,
+                                          batch.row_begin[s + 1] - first, batch.cache_begin[s], scale};
+      eigen_detail::attend(t, hd);
     }
   }
 
