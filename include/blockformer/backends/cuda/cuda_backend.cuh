@@ -91,7 +91,7 @@ struct CudaBackend {
     cuda::DeviceArray<float> cos_, sin_;
   };
 
-  /// K and V in device memory, Eigen backend layout: for each (layer, slot, head) `capacity` rows
+  /// K and V in device memory (zeroed on creation), Eigen backend layout: for each (layer, slot, head) `capacity` rows
   /// of head_dim, so a decode step reads each sequence's cache front to back.
   class KvCache {
    public:
@@ -104,6 +104,9 @@ struct CudaBackend {
       const std::size_t bytes = cuda::kv_stream_bytes(layers, slots, heads, capacity, head_dim, sizeof(float));
       k_ = cuda::DeviceArray<float>(bytes / sizeof(float), "KV cache (K)");
       v_ = cuda::DeviceArray<float>(bytes / sizeof(float), "KV cache (V)");
+      // Zeroed like the Eigen backend's, so a read past what was written is 0, never NaN garbage.
+      zero(k_.data(), k_.bytes());
+      zero(v_.data(), v_.bytes());
     }
     int layers() const { return layers_; }
     int slots() const { return slots_; }
