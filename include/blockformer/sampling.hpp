@@ -47,8 +47,9 @@ class Sampler {
   Token sample(std::span<const float> logits) {
     if (params_.temperature == 0.0f) return argmax(logits);
     candidates_.clear();
-    for (std::size_t i = 0; i < logits.size(); ++i)
-      candidates_.push_back({logits[i] / params_.temperature, Token(i)});
+    // Raw logits: dividing by the temperature first would overflow float for tiny temperatures
+    // (3 / 1e-40 = inf) and turn the softmax into inf - inf = NaN. The order is the same either way.
+    for (std::size_t i = 0; i < logits.size(); ++i) candidates_.push_back({logits[i], Token(i)});
     const auto by_logit = [](const Candidate& a, const Candidate& b) {
       return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
     };
@@ -59,13 +60,14 @@ class Sampler {
     }
     const bool needs_order = params_.top_p < 1.0f;
     if (needs_order) std::sort(candidates_.begin(), candidates_.begin() + keep, by_logit);
-    const float max_logit =
+    const double max_logit =
         std::max_element(candidates_.begin(), candidates_.begin() + keep, [](auto& a, auto& b) {
           return a.logit < b.logit;
         })->logit;
     double total = 0.0;
     for (std::size_t i = 0; i < keep; ++i) {
-      candidates_[i].prob = std::exp(double(candidates_[i].logit) - max_logit);
+      // In double: a finite logit difference over a positive float temperature stays finite (<= 0).
+      candidates_[i].prob = std::exp((double(candidates_[i].logit) - max_logit) / params_.temperature);
       total += candidates_[i].prob;
     }
     if (needs_order) {  // smallest prefix whose mass reaches top_p; always keeps the top token

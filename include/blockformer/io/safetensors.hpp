@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <span>
@@ -373,7 +374,7 @@ class SafetensorsView {
   static SafetensorsView parse(std::span<const std::byte> bytes, std::string source_name) {
     SafetensorsView view;
     view.bytes_ = bytes;
-    view.source_ = std::move(source_name);
+    view.source_ = std::make_shared<const std::string>(std::move(source_name));
     view.parse_all();
     return view;
   }
@@ -391,7 +392,7 @@ class SafetensorsView {
   /// The raw little-endian bytes of a tensor of this view (any alignment).
   std::span<const std::byte> bytes(const TensorInfo& t) const {
     if (t.begin > t.end || t.end > data_.size())
-      throw Error(source_ + ": tensor '" + t.name + "' offsets " + detail::range_string(t.begin, t.end) +
+      throw Error(*source_ + ": tensor '" + t.name + "' offsets " + detail::range_string(t.begin, t.end) +
                   " are outside the data section of " + std::to_string(data_.size()) + " bytes");
     return data_.subspan(t.begin, t.end - t.begin);
   }
@@ -400,12 +401,12 @@ class SafetensorsView {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
   /// The name given to parse, used in every error message.
-  const std::string& source() const { return source_; }
+  const std::string& source() const { return *source_; }
 
  private:
   SafetensorsView() = default;
 
-  [[noreturn]] void fail(const std::string& message) const { throw Error(source_ + ": " + message); }
+  [[noreturn]] void fail(const std::string& message) const { throw Error(*source_ + ": " + message); }
 
   void parse_all() {
     if (detail::looks_like_pickle(bytes_)) fail(std::string(detail::kPickleMessage));
@@ -430,7 +431,7 @@ class SafetensorsView {
     if (header[0] != '{') fail("invalid header JSON at byte 0: expected '{'");
     const std::string_view json = header.substr(0, last + 1);
 
-    detail::HeaderHandler handler(source_);
+    detail::HeaderHandler handler(*source_);
     nlohmann::json::sax_parse(json.begin(), json.end(), &handler);
     // Strict parsing already rejected anything but whitespace after the object; the format allows only spaces.
     if (json.back() != '}')
@@ -498,7 +499,9 @@ class SafetensorsView {
 
   std::span<const std::byte> bytes_;
   std::span<const std::byte> data_;
-  std::string source_;
+  // Behind a pointer so the name's address survives moves of the view (TensorRef::source and Checkpoint
+  // hold string_views of it; a moved short string would take its characters along).
+  std::shared_ptr<const std::string> source_;
   std::vector<TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };
