@@ -64,3 +64,19 @@ TEST_CASE("allocations: vanilla decode steps allocate nothing" * doctest::skip(!
   MESSAGE("vanilla generate: " << short_run << " allocations for 16 tokens, " << long_run << " for 64");
   CHECK(long_run == short_run);
 }
+
+namespace {
+// Wide enough that Eigen's GEMM packing blocks exceed its stack limit (heap-sized on every call
+// unless the backend supplies them), small enough to build in a blink.
+constexpr VanillaConfig kWide{.vocab = 4096, .max_positions = 512,
+                              .decoder = {.layers = 2, .width = 512, .heads = 8, .ffn = 2048, .rotary_dims = 16}};
+}  // namespace
+
+TEST_CASE("allocations: decode steps of a wide model allocate nothing" * doctest::skip(!BLOCKFORMER_COUNT_MALLOC)) {
+  const auto model = GptNeoxLM<kWide, EigenBackend>::random(3);
+  auto session = model.make_session(3, 160);
+  const long short_run = allocations_for(model, session, 8);
+  const long long_run = allocations_for(model, session, 40);
+  MESSAGE("wide vanilla generate: " << short_run << " allocations for 8 tokens, " << long_run << " for 40");
+  CHECK(long_run == short_run);
+}

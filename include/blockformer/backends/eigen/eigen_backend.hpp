@@ -15,6 +15,7 @@
 
 #include "blockformer/backends/backend.hpp"
 #include "blockformer/backends/eigen/attention.hpp"
+#include "blockformer/backends/eigen/gemm.hpp"
 #include "blockformer/error.hpp"
 
 #ifdef _OPENMP
@@ -155,12 +156,8 @@ struct EigenBackend {
   static void linear_slice(MatrixView<const float> x, const Linear& w, MatrixView<float> y,
                            Epilogue epilogue, int c0, int count) {
     auto out = map(y.cols_slice(c0, count));
-    const auto product = map(x) * map(w.weight.view().rows_slice(c0, count)).transpose();
-    if (epilogue == Epilogue::kAccumulate) {
-      out.noalias() += product;
-    } else {
-      out.noalias() = product;
-    }
+    if (epilogue != Epilogue::kAccumulate) out.setZero();
+    eigen_detail::gemm_accumulate(x, w.weight.view().rows_slice(c0, count), y.cols_slice(c0, count));
     if (!w.bias.empty()) {
       out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(w.bias.data() + c0, count);
     }
