@@ -89,7 +89,7 @@ std::vector<float> sample_floats(float range) {
 
 }  // namespace
 
-TEST_CASE("half: bf16 -> float -> bf16 round-trips every pattern bit-exactly; NaN stays NaN") {
+TEST_CASE("half: bf16 -> float -> bf16 round-trips every pattern bit-exactly, NaN stays NaN") {
   int mismatches = 0;
   for (std::uint32_t p = 0; p <= 0xffff; ++p) {
     const auto h = static_cast<std::uint16_t>(p);
@@ -105,7 +105,7 @@ TEST_CASE("half: bf16 -> float -> bf16 round-trips every pattern bit-exactly; Na
   CHECK(mismatches == 0);
 }
 
-TEST_CASE("half: f16 -> float matches the ldexp definition and round-trips every pattern; NaN stays NaN") {
+TEST_CASE("half: f16 -> float matches the ldexp definition and round-trips every pattern, NaN stays NaN") {
   int value_mismatches = 0;
   int roundtrip_mismatches = 0;
   for (std::uint32_t p = 0; p <= 0xffff; ++p) {

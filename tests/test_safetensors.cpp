@@ -521,7 +521,7 @@ TEST_CASE("safetensors: fixture block_tiny F32 and BF16 weights have the same ke
   CHECK(expansion->shape == std::vector<std::uint64_t>{256, 128, 1});
 }
 
-TEST_CASE("safetensors: fixture cases files parse; input_ids is I64 [2, 32]") {
+TEST_CASE("safetensors: fixture cases files parse, input_ids is I64 [2, 32]") {
   const auto cases = SafetensorsFile::open(kData / "block_tiny" / "cases.safetensors");
   const TensorInfo* ids = cases.find("input_ids");
   REQUIRE(ids != nullptr);
