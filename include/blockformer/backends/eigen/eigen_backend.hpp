@@ -7,16 +7,20 @@
 #include <unsupported/Eigen/SpecialFunctions>
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <numbers>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "blockformer/backends/backend.hpp"
 #include "blockformer/backends/eigen/attention.hpp"
 #include "blockformer/backends/eigen/gemm.hpp"
+#include "blockformer/backends/eigen/small_gemm.hpp"
 #include "blockformer/error.hpp"
+#include "blockformer/io/half.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -24,7 +28,16 @@
 
 namespace blockformer {
 
-struct EigenBackend {
+/// The Eigen backend with linear and embedding weights stored as `WeightType`: float (exact), or
+/// std::uint16_t holding bfloat16 bits (weights rounded once at load, half the bytes to stream;
+/// kernels widen them on the fly and compute in fp32). Everything else (activations, norms,
+/// biases, KV cache) is fp32 either way.
+template <class WeightType>
+struct BasicEigenBackend {
+  static_assert(std::is_same_v<WeightType, float> || std::is_same_v<WeightType, std::uint16_t>,
+                "weights are float or bfloat16 bits (std::uint16_t)");
+  static constexpr bool kBf16 = std::is_same_v<WeightType, std::uint16_t>;
+
   using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using ConstMap = Eigen::Map<const RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
   using Map = Eigen::Map<RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
@@ -51,16 +64,40 @@ struct EigenBackend {
     std::vector<float> data_;
   };
 
+  /// Dense row-major weight storage (float, or bf16 bits).
+  class Weights {
+   public:
+    Weights() = default;
+    Weights(int rows, int cols) : rows_(rows), cols_(cols), data_(std::size_t(rows) * cols) {}
+    MatrixView<WeightType> view() { return contiguous_view(data_.data(), rows_, cols_); }
+    MatrixView<const WeightType> view() const { return contiguous_view(data_.data(), rows_, cols_); }
+    int rows() const { return rows_; }
+    int cols() const { return cols_; }
+
+   private:
+    int rows_ = 0, cols_ = 0;
+    std::vector<WeightType> data_;
+  };
+
   struct Linear {
-    Buffer weight;  // [out, in]
+    Weights weight;  // [out, in]
     std::vector<float> bias;  // [out] or empty
   };
   struct Norm {
     std::vector<float> weight, bias;  // [width]
   };
   struct Embedding {
-    Buffer table;  // [rows, width]
+    Weights table;  // [rows, width]
   };
+
+  /// Host floats to weight storage: a copy, or bf16 rounding (to nearest even) once at load.
+  static void store_weights(const std::vector<float>& from, WeightType* to) {
+    if constexpr (kBf16) {
+      for (std::size_t i = 0; i < from.size(); ++i) to[i] = io::float_to_bf16(from[i]);
+    } else {
+      std::copy(from.begin(), from.end(), to);
+    }
+  }
 
   /// cos/sin of position * inv_freq, computed in double so the table carries no angle error.
   class RotaryTable {
@@ -108,16 +145,16 @@ struct EigenBackend {
   };
 
   static Linear make_linear(std::vector<float> weight, std::vector<float> bias, int out, int in) {
-    Linear l{Buffer(out, in), std::move(bias)};
-    std::copy(weight.begin(), weight.end(), l.weight.view().data);
+    Linear l{Weights(out, in), std::move(bias)};
+    store_weights(weight, l.weight.view().data);
     return l;
   }
   static Norm make_norm(std::vector<float> weight, std::vector<float> bias) {
     return Norm{std::move(weight), std::move(bias)};
   }
   static Embedding make_embedding(std::vector<float> table, int rows, int width) {
-    Embedding e{Buffer(rows, width)};
-    std::copy(table.begin(), table.end(), e.table.view().data);
+    Embedding e{Weights(rows, width)};
+    store_weights(table, e.table.view().data);
     return e;
   }
 
@@ -156,8 +193,33 @@ struct EigenBackend {
   static void linear_slice(MatrixView<const float> x, const Linear& w, MatrixView<float> y,
                            Epilogue epilogue, int c0, int count) {
     auto out = map(y.cols_slice(c0, count));
-    if (epilogue != Epilogue::kAccumulate) out.setZero();
-    eigen_detail::gemm_accumulate(x, w.weight.view().rows_slice(c0, count), y.cols_slice(c0, count));
+    const auto weight = w.weight.view().rows_slice(c0, count);
+    const bool accumulate = epilogue == Epilogue::kAccumulate;
+    if (x.rows <= eigen_detail::kSmallGemmMaxRows && (kBf16 || BLOCKFORMER_SMALL_GEMM_SIMD)) {
+      // Few rows (decode): stream W once, unpacked, with register-blocked dot products.
+      eigen_detail::small_gemm(x, weight, y.cols_slice(c0, count), accumulate);
+    } else {
+      if (!accumulate) out.setZero();
+      if constexpr (kBf16) {
+        // Many rows (prefill): widen W a panel at a time into per-thread fp32 scratch, then
+        // Eigen's packed GEMM; the widening is paid once per panel for all rows.
+        constexpr int kPanel = 256;
+        thread_local std::vector<float> scratch;
+        if (scratch.size() < std::size_t(kPanel) * weight.cols) scratch.resize(std::size_t(kPanel) * weight.cols);
+        for (int r0 = 0; r0 < count; r0 += kPanel) {
+          const int rows = std::min(kPanel, count - r0);
+          for (int r = 0; r < rows; ++r) {
+            const std::uint16_t* src = weight.row(r0 + r);
+            float* dst = scratch.data() + std::size_t(r) * weight.cols;
+            for (int k = 0; k < weight.cols; ++k) dst[k] = io::bf16_to_float(src[k]);
+          }
+          eigen_detail::gemm_accumulate(x, contiguous_view<const float>(scratch.data(), rows, weight.cols),
+                                        y.cols_slice(c0 + r0, rows));
+        }
+      } else {
+        eigen_detail::gemm_accumulate(x, weight, y.cols_slice(c0, count));
+      }
+    }
     if (!w.bias.empty()) {
       out.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(w.bias.data() + c0, count);
     }
@@ -233,7 +295,13 @@ struct EigenBackend {
   static void gather(const Embedding& e, std::span<const Token> ids, MatrixView<float> y) {
     const auto table = e.table.view();
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      std::memcpy(y.row(int(i)), table.row(ids[i]), std::size_t(table.cols) * sizeof(float));
+      if constexpr (kBf16) {
+        const std::uint16_t* src = table.row(ids[i]);
+        float* dst = y.row(int(i));
+        for (int c = 0; c < table.cols; ++c) dst[c] = io::bf16_to_float(src[c]);
+      } else {
+        std::memcpy(y.row(int(i)), table.row(ids[i]), std::size_t(table.cols) * sizeof(float));
+      }
     }
   }
 
@@ -246,6 +314,12 @@ struct EigenBackend {
   }
 };
 
+/// fp32 weights: the exact path every fixture test holds to 1e-4.
+using EigenBackend = BasicEigenBackend<float>;
+/// bfloat16 weight storage (linear layers and embeddings), fp32 compute.
+using EigenBf16Backend = BasicEigenBackend<std::uint16_t>;
+
 static_assert(Backend<EigenBackend>);
+static_assert(Backend<EigenBf16Backend>);
 
 }  // namespace blockformer
