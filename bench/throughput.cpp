@@ -91,7 +91,10 @@ double sgemm_rate() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bytes and FLOPs counted from the config (fp32 weights and KV cache).
+// Bytes and FLOPs counted from the config (fp32 KV cache; weights fp32 or bf16, --weights).
+
+/// Bytes per stored weight: 4 (fp32) or 2 (--weights bf16: EigenBf16Backend).
+double g_weight_bytes = 4.0;
 
 /// One decoder stack: weight bytes, matrix FLOPs per row, attention FLOPs per (row, visible key).
 struct StackCost {
@@ -100,7 +103,7 @@ struct StackCost {
 StackCost stack_cost(const bf::DecoderConfig& d) {
   const double h = d.width, i = d.ffn, layers = d.layers;
   const double matrix = layers * (4 * h * h + 2 * h * i);  // qkv + dense + up + down
-  return {4.0 * double(d.stack_parameters()), 2.0 * matrix, layers * 4.0 * h, layers * 2.0 * h * 4.0};
+  return {g_weight_bytes * double(d.stack_parameters()), 2.0 * matrix, layers * 4.0 * h, layers * 2.0 * h * 4.0};
 }
 
 /// Counted costs of one generation setting at one batch size.
@@ -120,10 +123,10 @@ template <bf::VanillaConfig C>
 Cost vanilla_cost(int prompt, int gen, int batch) {
   const StackCost s = stack_cost(C.decoder);
   const double h = C.decoder.width, v = C.vocab, b = batch;
-  const double head_bytes = 4.0 * v * h, head_flops = 2.0 * v * h;
+  const double head_bytes = g_weight_bytes * v * h, head_flops = 2.0 * v * h;
   const double context = prompt + gen / 2.0;  // mean keys over the decode steps
   Cost c;
-  c.weight_bytes = s.weight_bytes + head_bytes + 4.0 * v * h /*embed_in*/;
+  c.weight_bytes = s.weight_bytes + head_bytes + g_weight_bytes * v * h /*embed_in*/;
   c.step_bytes = s.weight_bytes + head_bytes + b * context * s.kv_bytes_per_key;
   c.step_flops = b * (s.flops_per_row + head_flops + context * s.attn_flops_per_key);
   const double p = prompt;
@@ -140,14 +143,14 @@ Cost block_cost(int prompt, int gen, int batch) {
   const StackCost bs = stack_cost(C.block_decoder), ts = stack_cost(C.token_decoder);
   const double L = C.block_length, R = C.prefix_length, b = batch;
   const double d = C.block_embedding_width(), h = C.token_decoder.width, v = C.vocab;
-  const double head_bytes = 4.0 * v * h, head_flops = 2.0 * v * h;
-  const double expansion_bytes = 4.0 * (d * R * h + R * h), expansion_flops = 2.0 * d * R * h;
+  const double head_bytes = g_weight_bytes * v * h, head_flops = 2.0 * v * h;
+  const double expansion_bytes = g_weight_bytes * d * R * h + 4.0 * R * h, expansion_flops = 2.0 * d * R * h;
   const double padded = std::ceil(prompt / L) * L;
   const double blocks = (padded + gen / 2.0) / L;  // mean cached blocks over decoding
   double local_keys = R * (R + 1) / 2;             // visible keys summed over the local rows
   for (int k = 1; k < C.block_length; ++k) local_keys += R + k;
   Cost c;
-  c.weight_bytes = bs.weight_bytes + ts.weight_bytes + expansion_bytes + 2 * head_bytes + 4.0 * v * C.embedder_width;
+  c.weight_bytes = bs.weight_bytes + ts.weight_bytes + expansion_bytes + 2 * head_bytes + g_weight_bytes * v * C.embedder_width;
   const double block_bytes = bs.weight_bytes + b * blocks * bs.kv_bytes_per_key + expansion_bytes +
                              L * ts.weight_bytes + L * head_bytes;
   const double block_flops = b * (bs.flops_per_row + blocks * bs.attn_flops_per_key + expansion_flops +
@@ -180,6 +183,7 @@ struct Options {
   int max_batch = 64;  // cap of the automatic search (2 cores: larger batches take minutes per run)
   int warmup = 1, repeats = 3;
   bool roofline = true;
+  bool bf16 = false;  // --weights bf16: EigenBf16Backend
   std::string json_path;
   std::uint64_t seed = 1;
 };
@@ -310,16 +314,18 @@ void run_model(const std::string& name, const Options& opt, std::vector<Result>&
 
 struct ModelEntry {
   const char* name;
-  void (*run)(const std::string&, const Options&, std::vector<Result>&);
+  void (*run)(const std::string&, const Options&, std::vector<Result>&);       // fp32 weights
+  void (*run_bf16)(const std::string&, const Options&, std::vector<Result>&);  // bf16 weights
 };
 
 template <bf::BlockConfig C>
 constexpr ModelEntry block(const char* name) {
-  return {name, &run_model<bf::BlockTransformer<C, bf::EigenBackend>>};
+  return {name, &run_model<bf::BlockTransformer<C, bf::EigenBackend>>,
+          &run_model<bf::BlockTransformer<C, bf::EigenBf16Backend>>};
 }
 template <bf::VanillaConfig C>
 constexpr ModelEntry vanilla(const char* name) {
-  return {name, &run_model<bf::GptNeoxLM<C, bf::EigenBackend>>};
+  return {name, &run_model<bf::GptNeoxLM<C, bf::EigenBackend>>, &run_model<bf::GptNeoxLM<C, bf::EigenBf16Backend>>};
 }
 
 namespace p = bf::presets;
@@ -365,6 +371,8 @@ const char* kUsage = R"(usage: blockformer_throughput [options]
   --warmup N         untimed runs first (default 1)
   --repeats N        timed runs; median and spread reported (default 3)
   --json PATH        also write every run as JSON
+  --weights W        f32 (default) or bf16: linear and embedding weights stored as bfloat16
+                     (EigenBf16Backend; fp32 compute), half the weight bytes per decode step
   --no-roofline      skip measuring bandwidth and SGEMM (fractions are then not reported)
   --seed N           weights and prompt ids
 Threads: OMP_NUM_THREADS (default: all cores).
@@ -398,6 +406,11 @@ Options parse(int argc, char** argv) {
     else if (a == "--repeats") o.repeats = std::max(1, std::stoi(value()));
     else if (a == "--json") o.json_path = value();
     else if (a == "--no-roofline") o.roofline = false;
+    else if (a == "--weights") {
+      const std::string w = value();
+      if (w != "f32" && w != "bf16") throw bf::Error("--weights: f32 or bf16, not '" + w + "'");
+      o.bf16 = w == "bf16";
+    }
     else if (a == "--seed") o.seed = std::stoull(value());
     else if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
@@ -414,17 +427,18 @@ Options parse(int argc, char** argv) {
 
 int main(int argc, char** argv) try {
   const Options opt = parse(argc, argv);
+  g_weight_bytes = opt.bf16 ? 2.0 : 4.0;
   Machine m;
   if (opt.roofline) {
     m.bandwidth = stream_read_bandwidth();
     m.gemm_rate = sgemm_rate();
   }
-  std::printf("# threads %d; stream read %.1f GB/s; Eigen SGEMM 2048^3 %.1f GFLOP/s\n", threads(),
-              m.bandwidth / 1e9, m.gemm_rate / 1e9);
+  std::printf("# threads %d; weights %s; stream read %.1f GB/s; Eigen SGEMM 2048^3 %.1f GFLOP/s\n", threads(),
+              opt.bf16 ? "bf16" : "f32", m.bandwidth / 1e9, m.gemm_rate / 1e9);
   std::vector<Result> results;
   for (const auto& name : opt.models) {
     const ModelEntry& e = find_model(name);
-    e.run(name, opt, results);
+    (opt.bf16 ? e.run_bf16 : e.run)(name, opt, results);
   }
 
   nlohmann::json runs = nlohmann::json::array();
@@ -448,7 +462,7 @@ int main(int argc, char** argv) try {
                 r.cost.step_flops / 1e9, step_floor * 1e3, 100 * fraction);
     const double floor_tput = opt.roofline ? tokens / (r.cost.prefill_floor(m) + step_floor * steps) : 0;
     runs.push_back({{"model", r.model}, {"setting", r.setting}, {"prompt", r.prompt}, {"gen", r.gen},
-                    {"batch", r.batch}, {"threads", threads()},
+                    {"batch", r.batch}, {"threads", threads()}, {"weights", opt.bf16 ? "bf16" : "f32"},
                     {"throughput_tok_s", {{"median", tput}, {"min", lo}, {"max", hi}}},
                     {"total_s", r.total_s}, {"prefill_s", r.prefill_s}, {"decode_s", r.decode_s},
                     {"block_decoder_s_estimate", r.block_decoder_s},
