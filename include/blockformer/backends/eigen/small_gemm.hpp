@@ -46,14 +46,11 @@ struct Simd {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  /// sums[i] = horizontal sum of acc[i] for i < N <= 16: a shuffle tree (15 adds, 30 shuffles for
-  /// 16 accumulators) instead of 16 separate reductions.
-  template <int N>
-  static void reduce(const V* acc, float* sums) {
-    V a[16];
-    for (int i = 0; i < 16; ++i) a[i] = i < N ? acc[i] : _mm512_setzero_ps();
+  /// The horizontal sums of 16 vectors as one vector, by a shuffle tree (15 adds, 30 shuffles
+  /// instead of 16 separate reductions): element 4j + t of the result is the sum of a[4t + j].
+  static V reduce16(const V* a) {
     V c[8], e[4], g[2];
-    for (int i = 0; i < 8; ++i)  // 128-bit lanes [A A B B]: 8 partials per accumulator
+    for (int i = 0; i < 8; ++i)  // 128-bit lanes [A A B B]: 8 partials per vector
       c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                            _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
     for (int i = 0; i < 4; ++i)  // lanes [A B C D]: 4 partials each
@@ -62,11 +59,16 @@ struct Simd {
     for (int i = 0; i < 2; ++i)  // lane j: [A_j A_j A_{4+j} A_{4+j}] (e[2i] and e[2i+1])
       g[i] = _mm512_add_ps(_mm512_shuffle_ps(e[2 * i], e[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                            _mm512_shuffle_ps(e[2 * i], e[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    const V r = _mm512_add_ps(_mm512_shuffle_ps(g[0], g[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                              _mm512_shuffle_ps(g[0], g[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_ps(g[0], g[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(g[0], g[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+  /// sums[i] = horizontal sum of acc[i] for i < N <= 16.
+  template <int N>
+  static void reduce(const V* acc, float* sums) {
+    V a[16];
+    for (int i = 0; i < 16; ++i) a[i] = i < N ? acc[i] : _mm512_setzero_ps();
     alignas(64) float out[16];
-    _mm512_store_ps(out, r);
-    // Element 4j + t of r is the sum of accumulator 4t + j.
+    _mm512_store_ps(out, reduce16(a));
     for (int i = 0; i < N; ++i) sums[i] = out[4 * (i % 4) + i / 4];
   }
 };
