@@ -11,6 +11,9 @@
 
 namespace fixtures {
 
+/// FIXTURES.md section 4: fp32 rounding noise is ~1.5e-5 on these logits.
+inline constexpr double kFp32Tolerance = 1e-4;
+
 inline std::string path(const std::string& relative) { return std::string(BLOCKFORMER_TEST_DATA) + "/" + relative; }
 
 using BlockTiny = blockformer::BlockTransformer<blockformer::presets::block_tiny, blockformer::EigenBackend>;
@@ -50,6 +53,28 @@ inline std::vector<blockformer::test::BuilderTensor> checkpoint_tensors(const st
                    std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())});
   }
   return out;
+}
+
+/// The fixture's three greedy-generation cases: prompt i, generating up to gen_total_length.
+inline std::vector<blockformer::Request> generation_requests(const std::string& model) {
+  std::vector<blockformer::Request> requests;
+  const int total = tokens(model, "gen_total_length")[0];
+  for (int i = 0; i < 3; ++i) {
+    auto prompt = tokens(model, "gen" + std::to_string(i) + "_prompt");
+    const int new_tokens = total - int(prompt.size());
+    requests.push_back(blockformer::Request{std::move(prompt), new_tokens});
+  }
+  return requests;
+}
+
+/// The message of the blockformer::Error that fn throws, or "(no error)".
+inline std::string error_of(auto&& fn) {
+  try {
+    fn();
+  } catch (const blockformer::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 /// Max |a - b|; NaN anywhere makes it infinite so a tolerance check can never pass on NaN.

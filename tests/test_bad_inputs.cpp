@@ -24,14 +24,6 @@ void erase_tensor(std::vector<BuilderTensor>& tensors, const std::string& name) 
   tensors.erase(it);
 }
 
-std::string error_of(auto&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 constexpr BlockConfig kBlockLength2 = [] {
   BlockConfig c = presets::block_tiny;
@@ -51,7 +43,7 @@ TEST_CASE("checkpoint vs config: every missing tensor is listed (C1)") {
   auto tensors = fixtures::checkpoint_tensors("block_tiny/model.safetensors");
   erase_tensor(tensors, "token_decoder.gpt_neox.layers.1.attention.query_key_value.weight");
   erase_tensor(tensors, "embedder.embeddings.weight");
-  const std::string message = error_of([&] { load_edited<fixtures::BlockTiny>(tensors); });
+  const std::string message = fixtures::error_of([&] { load_edited<fixtures::BlockTiny>(tensors); });
   CHECK(message.find("missing tensor 'token_decoder.gpt_neox.layers.1.attention.query_key_value.weight'") != std::string::npos);
   CHECK(message.find("missing tensor 'embedder.embeddings.weight'") != std::string::npos);
   CHECK(message.find("2 problems") != std::string::npos);
@@ -60,7 +52,7 @@ TEST_CASE("checkpoint vs config: every missing tensor is listed (C1)") {
 TEST_CASE("checkpoint vs config: unexpected tensors are errors unless allowed (C2)") {
   auto tensors = fixtures::checkpoint_tensors("vanilla_tiny/model.safetensors");
   tensors.push_back({"gpt_neox.layers.0.attention.lora_a", "F32", {2}, std::string(8, '\0')});
-  CHECK(error_of([&] { load_edited<fixtures::VanillaTiny>(tensors); }).find("unexpected tensor 'gpt_neox.layers.0.attention.lora_a'") != std::string::npos);
+  CHECK(fixtures::error_of([&] { load_edited<fixtures::VanillaTiny>(tensors); }).find("unexpected tensor 'gpt_neox.layers.0.attention.lora_a'") != std::string::npos);
   LoadOptions allow;
   allow.allow_unused = true;
   CHECK_NOTHROW(load_edited<fixtures::VanillaTiny>(tensors, allow));
@@ -78,16 +70,16 @@ TEST_CASE("checkpoint vs config: old Pythia buffers and the block decoder's embe
 }
 
 TEST_CASE("checkpoint vs config: shape mismatches name expected and found shapes (C3)") {
-  const std::string ffn = error_of([] {
+  const std::string ffn = fixtures::error_of([] {
     GptNeoxLM<kNarrowFfn, EigenBackend>::load(fixtures::path("vanilla_tiny/model.safetensors"));
   });
   CHECK(ffn.find("tensor 'gpt_neox.layers.0.mlp.dense_h_to_4h.weight': expected [256,128], found [512,128]") != std::string::npos);
   CHECK(ffn.find("tensor 'gpt_neox.layers.1.mlp.dense_4h_to_h.weight': expected [128,256], found [128,512]") != std::string::npos);
-  const std::string block = error_of([] {
+  const std::string block = fixtures::error_of([] {
     BlockTransformer<kBlockLength2, EigenBackend>::load(fixtures::path("block_tiny/model.safetensors"));
   });
   CHECK(block.find("tensor 'embedder.embeddings.weight': expected [512,64], found [512,32]") != std::string::npos);
-  const std::string cross = error_of([] { fixtures::VanillaTiny::load(fixtures::path("block_tiny/model.safetensors")); });
+  const std::string cross = fixtures::error_of([] { fixtures::VanillaTiny::load(fixtures::path("block_tiny/model.safetensors")); });
   CHECK(cross.find("missing tensor 'gpt_neox.embed_in.weight'") != std::string::npos);
   CHECK(cross.find("unexpected tensor 'token_decoder.embed_out.weight'") != std::string::npos);
 }
@@ -98,7 +90,7 @@ TEST_CASE("checkpoint vs config: integer weights are rejected by dtype") {
     if (t.name == "gpt_neox.final_layer_norm.bias") {
       t.dtype = "I32";
     }
-  CHECK(error_of([&] { load_edited<fixtures::VanillaTiny>(tensors); }).find("tensor 'gpt_neox.final_layer_norm.bias': dtype I32 not supported (supported: F32, F16, BF16)") != std::string::npos);
+  CHECK(fixtures::error_of([&] { load_edited<fixtures::VanillaTiny>(tensors); }).find("tensor 'gpt_neox.final_layer_norm.bias': dtype I32 not supported (supported: F32, F16, BF16)") != std::string::npos);
 }
 
 TEST_CASE("checkpoint vs config: non-finite weights (C5)") {
@@ -110,60 +102,60 @@ TEST_CASE("checkpoint vs config: non-finite weights (C5)") {
     }
   LoadOptions scan;
   scan.check_weights = true;
-  CHECK(error_of([&] { load_edited<fixtures::VanillaTiny>(tensors, scan); }).find("tensor 'gpt_neox.layers.1.mlp.dense_4h_to_h.bias': non-finite value nan at flat index 7") != std::string::npos);
+  CHECK(fixtures::error_of([&] { load_edited<fixtures::VanillaTiny>(tensors, scan); }).find("tensor 'gpt_neox.layers.1.mlp.dense_4h_to_h.bias': non-finite value nan at flat index 7") != std::string::npos);
   // Without the scan the model loads, and the first non-finite logits stop generation by name.
   const auto model = load_edited<fixtures::VanillaTiny>(tensors);
   const Request r{{5, 6, 7}, 4};
-  CHECK(error_of([&] { model.generate(std::span(&r, 1)); }).find("non-finite logit nan at vocab index 0 for sequence 0 at generation step 0") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(std::span(&r, 1)); }).find("non-finite logit nan at vocab index 0 for sequence 0 at generation step 0") != std::string::npos);
 }
 
 TEST_CASE("requests: token ids outside the vocab (G1, G8)") {
   const auto& model = fixtures::block_tiny();
   std::vector<Request> requests{{{1, 2, 3}, 4}, {{4, 5, 512}, 4}};
-  CHECK(error_of([&] { model.generate(requests); }).find("prompt[1][2]: token id 512 out of range [0, 512)") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(requests); }).find("prompt[1][2]: token id 512 out of range [0, 512)") != std::string::npos);
   requests[1].prompt[2] = -1;
-  CHECK(error_of([&] { model.generate(requests); }).find("prompt[1][2]: token id -1 out of range [0, 512)") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(requests); }).find("prompt[1][2]: token id -1 out of range [0, 512)") != std::string::npos);
   requests[1].prompt[2] = 3;
   requests[0].eos = 600;
-  CHECK(error_of([&] { model.generate(requests); }).find("request 0 eos: token id 600 out of range [0, 512)") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(requests); }).find("request 0 eos: token id 600 out of range [0, 512)") != std::string::npos);
   const std::vector<Token> ids(8, 512);
-  CHECK(error_of([&] { model.forward(ids, 1); }).find("ids[0][0]: token id 512 out of range") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.forward(ids, 1); }).find("ids[0][0]: token id 512 out of range") != std::string::npos);
 }
 
 TEST_CASE("requests: empty prompts and empty batches (G3, G6)") {
   const auto& model = fixtures::vanilla_tiny();
   const std::vector<Request> requests{{{1, 2}, 2}, {{}, 2}};
-  CHECK(error_of([&] { model.generate(requests); }).find("prompt 1 is empty") != std::string::npos);
-  CHECK(error_of([&] { model.generate(std::span<const Request>{}); }).find("no sequences in the batch") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(requests); }).find("prompt 1 is empty") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(std::span<const Request>{}); }).find("no sequences in the batch") != std::string::npos);
   auto session = model.make_session(1, 32);
   const std::vector<Request> two{{{1}, 1}, {{2}, 1}};
-  CHECK(error_of([&] { model.generate(session, two); }).find("batch size 2 exceeds session capacity 1") != std::string::npos);
-  CHECK(error_of([&] { model.make_session(0, 32); }).find("session max_batch 0 not in [1,") != std::string::npos);
-  CHECK(error_of([&] { model.make_session(1, 4096); }).find("session max_tokens 4096 not in [1, 2048]") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(session, two); }).find("batch size 2 exceeds session capacity 1") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.make_session(0, 32); }).find("session max_batch 0 not in [1,") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.make_session(1, 4096); }).find("session max_tokens 4096 not in [1, 2048]") != std::string::npos);
 }
 
 TEST_CASE("requests: lengths beyond the session or the model (G4, G5)") {
   const auto& model = fixtures::block_tiny();
   auto session = model.make_session(2, 32);
   const std::vector<Request> too_long{{std::vector<Token>(10, 3), 23}};  // pads to 12, + 23 = 35
-  CHECK(error_of([&] { model.generate(session, too_long); }).find("prompt 0: 35 tokens (padded prompt + max_new_tokens) exceed session capacity 32") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(session, too_long); }).find("prompt 0: 35 tokens (padded prompt + max_new_tokens) exceed session capacity 32") != std::string::npos);
   const std::vector<Request> beyond{{std::vector<Token>(10, 3), 2040}};
-  CHECK(error_of([&] { model.generate(beyond); }).find("prompt 0: 2052 tokens (padded prompt + max_new_tokens) exceed the model's max positions 2048") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(beyond); }).find("prompt 0: 2052 tokens (padded prompt + max_new_tokens) exceed the model's max positions 2048") != std::string::npos);
   const std::vector<Request> negative{{{1, 2}, -1}};
-  CHECK(error_of([&] { model.generate(negative); }).find("request 0: max_new_tokens -1 is negative") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(negative); }).find("request 0: max_new_tokens -1 is negative") != std::string::npos);
   const std::vector<Request> none{{{1, 2, 3}, 0}};
   const auto out = model.generate(none);
   CHECK(out[0].tokens == std::vector<Token>{1, 2, 3});
   const std::vector<Token> odd(10, 3);
-  CHECK(error_of([&] { model.forward(odd, 1); }).find("row length 10 must be a multiple of block_length 4") != std::string::npos);
-  CHECK(error_of([&] { model.forward(odd, 3); }).find("10 ids do not form 3 equal rows") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.forward(odd, 1); }).find("row length 10 must be a multiple of block_length 4") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.forward(odd, 3); }).find("10 ids do not form 3 equal rows") != std::string::npos);
 }
 
 TEST_CASE("requests: invalid sampling parameters (G7)") {
   const auto& model = fixtures::vanilla_tiny();
   const auto message = [&](SamplingParams p) {
     const std::vector<Request> r{{{1, 2}, 2, p}};
-    return error_of([&] { model.generate(r); });
+    return fixtures::error_of([&] { model.generate(r); });
   };
   CHECK(message({.temperature = -1.0f}).find("request 0: temperature -1") != std::string::npos);
   CHECK(message({.temperature = std::numeric_limits<float>::quiet_NaN()}).find("temperature nan must be finite") != std::string::npos);

@@ -4,24 +4,12 @@
 using namespace blockformer;
 
 namespace {
-constexpr double kFp32Tolerance = 1e-4;  // FIXTURES.md section 4: fp32 rounding noise is ~1.5e-5
-
 void check_stage(const char* name, const std::vector<float>& ours, const std::vector<float>& expected) {
   const double diff = fixtures::max_abs_diff(ours, expected);
   MESSAGE(std::string(name) << " max abs diff " << diff);
-  CHECK(diff <= kFp32Tolerance);
+  CHECK(diff <= fixtures::kFp32Tolerance);
 }
 
-std::vector<Request> fixture_requests(const std::string& model) {
-  std::vector<Request> requests;
-  const int total = fixtures::tokens(model, "gen_total_length")[0];
-  for (int i = 0; i < 3; ++i) {
-    auto prompt = fixtures::tokens(model, "gen" + std::to_string(i) + "_prompt");
-    const int new_tokens = total - int(prompt.size());
-    requests.push_back(Request{std::move(prompt), new_tokens});
-  }
-  return requests;
-}
 }  // namespace
 
 TEST_CASE("fixture block_tiny: forward stage by stage (fp32 weights)") {
@@ -49,7 +37,7 @@ TEST_CASE("fixture vanilla_tiny: forward") {
 }
 
 TEST_CASE("fixture block_tiny: greedy generation, training positions") {
-  const auto requests = fixture_requests("block_tiny");
+  const auto requests = fixtures::generation_requests("block_tiny");
   const auto out = fixtures::block_tiny().generate(requests);
   for (int i = 0; i < 3; ++i) {
     CAPTURE(i);
@@ -59,7 +47,7 @@ TEST_CASE("fixture block_tiny: greedy generation, training positions") {
 }
 
 TEST_CASE("fixture block_tiny: greedy generation, authors' generate() positions") {
-  const auto requests = fixture_requests("block_tiny");
+  const auto requests = fixtures::generation_requests("block_tiny");
   GenerateOptions options;
   options.token_positions = TokenPositions::kAuthorsGenerate;
   const auto out = fixtures::block_tiny().generate(requests, options);
@@ -72,7 +60,7 @@ TEST_CASE("fixture block_tiny: greedy generation, authors' generate() positions"
 }
 
 TEST_CASE("fixture vanilla_tiny: greedy generation") {
-  const auto out = fixtures::vanilla_tiny().generate(fixture_requests("vanilla_tiny"));
+  const auto out = fixtures::vanilla_tiny().generate(fixtures::generation_requests("vanilla_tiny"));
   for (int i = 0; i < 3; ++i) {
     CAPTURE(i);
     CHECK(out[i].tokens == fixtures::tokens("vanilla_tiny", "gen" + std::to_string(i) + "_output"));

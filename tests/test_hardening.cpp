@@ -12,14 +12,6 @@ using namespace blockformer;
 
 namespace {
 
-std::string error_of(auto&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // The Pythia/authors' embedding has 50304 rows while the GPT-NeoX tokenizer has 50277 entries: ids
 // 50277..50303 are "the gap". A narrow model with that vocab keeps the test cheap.
@@ -52,7 +44,7 @@ void check_gap_ids(const Model& model) {
   // One past the embedding is still out of range, named with the model's vocab.
   std::vector<Request> bad = requests;
   bad[0].prompt[1] = kPythiaVocab;
-  CHECK(error_of([&] { model.generate(bad); }).find("prompt[0][1]: token id 50304 out of range [0, 50304)") != std::string::npos);
+  CHECK(fixtures::error_of([&] { model.generate(bad); }).find("prompt[0][1]: token id 50304 out of range [0, 50304)") != std::string::npos);
 }
 
 template <class Model>
@@ -106,10 +98,10 @@ TEST_CASE("hardening: C6 special token ids at or beyond the vocab are named") {
   const auto& block = fixtures::block_tiny();
   const auto& vanilla = fixtures::vanilla_tiny();
   std::vector<Request> requests{{{1, 2, 3}, 4, {}, Token(512)}};
-  CHECK(error_of([&] { block.generate(requests); }).find("request 0 eos: token id 512 out of range [0, 512)") != std::string::npos);
-  CHECK(error_of([&] { vanilla.generate(requests); }).find("request 0 eos: token id 512 out of range [0, 512)") != std::string::npos);
+  CHECK(fixtures::error_of([&] { block.generate(requests); }).find("request 0 eos: token id 512 out of range [0, 512)") != std::string::npos);
+  CHECK(fixtures::error_of([&] { vanilla.generate(requests); }).find("request 0 eos: token id 512 out of range [0, 512)") != std::string::npos);
   requests[0].eos = Token(-1);
-  CHECK(error_of([&] { vanilla.generate(requests); }).find("request 0 eos: token id -1 out of range") != std::string::npos);
+  CHECK(fixtures::error_of([&] { vanilla.generate(requests); }).find("request 0 eos: token id -1 out of range") != std::string::npos);
   requests[0].eos = Token(511);  // the last row is a valid eos
   CHECK(block.generate(requests)[0].tokens.size() >= 4);
   CHECK(vanilla.generate(requests)[0].tokens.size() >= 4);
@@ -118,7 +110,7 @@ TEST_CASE("hardening: C6 special token ids at or beyond the vocab are named") {
   int calls = 0;
   GenerateOptions options;
   options.on_token = [&](int, Token) { return ++calls > 0; };
-  CHECK(error_of([&] { block.generate(mixed, options); }).find("request 1 eos: token id 600") != std::string::npos);
+  CHECK(fixtures::error_of([&] { block.generate(mixed, options); }).find("request 1 eos: token id 600") != std::string::npos);
   CHECK(calls == 0);
 }
 
