@@ -7,11 +7,11 @@
 
 using namespace blockformer;
 
-namespace {
+namespace bf16_backend_test {  // named: the test files are compiled as unity batches
 using BlockTinyBf16 = BlockTransformer<presets::block_tiny, EigenBf16Backend>;
 using VanillaTinyBf16 = GptNeoxLM<presets::vanilla_tiny, EigenBf16Backend>;
 
-constexpr double kFp32Tolerance = 1e-4;  // FIXTURES.md section 4: fp32 rounding noise is ~1.5e-5
+using fixtures::kFp32Tolerance;
 // bf16 weights vs the fp32 model: FIXTURES.md section 4 measures the bf16-weight logits of
 // block_tiny at up to 0.15 from the fp32 logits (a bf16 keeps 8 significant bits: each weight
 // moves by up to 2^-9 relative, and the errors add up through 4 layers and the LM head). 0.25
@@ -24,17 +24,6 @@ std::vector<float> random_floats(std::size_t n, std::mt19937& rng) {
   std::vector<float> v(n);
   for (float& x : v) x = dist(rng);
   return v;
-}
-
-std::vector<Request> fixture_requests(const std::string& model) {
-  std::vector<Request> requests;
-  const int total = fixtures::tokens(model, "gen_total_length")[0];
-  for (int i = 0; i < 3; ++i) {
-    auto prompt = fixtures::tokens(model, "gen" + std::to_string(i) + "_prompt");
-    const int new_tokens = total - int(prompt.size());
-    requests.push_back(Request{std::move(prompt), new_tokens});
-  }
-  return requests;
 }
 
 /// y = x W^T + b (and the epilogue) in double from the weights as the backend stores them.
@@ -82,7 +71,6 @@ void check_linear_shapes() {
         }
       }
 }
-}  // namespace
 
 TEST_CASE("linear kernels: fp32 weights, every row count, output and input tail") {
   check_linear_shapes<EigenBackend>();
@@ -120,7 +108,7 @@ TEST_CASE("bf16 backend: greedy generation equals the fp32 backend on the bf16 c
   const auto path = fixtures::path("block_tiny/model_bf16.safetensors");
   const auto bf16 = BlockTinyBf16::load(path);
   const auto fp32 = fixtures::BlockTiny::load(path);
-  const auto requests = fixture_requests("block_tiny");
+  const auto requests = fixtures::generation_requests("block_tiny");
   const auto a = bf16.generate(requests);
   const auto b = fp32.generate(requests);
   for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -150,7 +138,7 @@ TEST_CASE("bf16 backend: vanilla greedy generation equals fp32 on the same round
   test::write_file(file, test::make_safetensors(tensors));
   const auto fp32 = fixtures::VanillaTiny::load(file);
   const auto bf16 = VanillaTinyBf16::load(fixtures::path("vanilla_tiny/model.safetensors"));
-  const auto requests = fixture_requests("vanilla_tiny");
+  const auto requests = fixtures::generation_requests("vanilla_tiny");
   const auto a = bf16.generate(requests);
   const auto b = fp32.generate(requests);
   for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -158,3 +146,5 @@ TEST_CASE("bf16 backend: vanilla greedy generation equals fp32 on the same round
     CHECK(a[i].tokens == b[i].tokens);
   }
 }
+
+}  // namespace bf16_backend_test
