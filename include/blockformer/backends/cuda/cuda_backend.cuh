@@ -21,6 +21,7 @@
 #include "blockformer/backends/cuda/kernels.cuh"
 #include "blockformer/backends/cuda/plan.hpp"
 #include "blockformer/error.hpp"
+#include "blockformer/rotary.hpp"
 
 namespace blockformer {
 
@@ -62,23 +63,16 @@ struct CudaBackend {
     Buffer table;  // [rows, width]
   };
 
-  /// cos/sin of position * inv_freq, computed in double on the host (as the Eigen backend) and
+  /// The rotary_angles() table, computed on the host and
   /// uploaded once.
   class RotaryTable {
    public:
     RotaryTable() = default;
     RotaryTable(int rotary_dims, float base, int max_positions) : half_(rotary_dims / 2), positions_(max_positions) {
       if (half_ == 0 || max_positions <= 0) return;
-      std::vector<float> cos(std::size_t(max_positions) * half_), sin(cos.size());
-      for (int p = 0; p < max_positions; ++p) {
-        for (int i = 0; i < half_; ++i) {
-          const double inv_freq = 1.0 / std::pow(double(base), 2.0 * i / rotary_dims);
-          cos[std::size_t(p) * half_ + i] = float(std::cos(p * inv_freq));
-          sin[std::size_t(p) * half_ + i] = float(std::sin(p * inv_freq));
-        }
-      }
-      cos_ = upload(cos, "rotary table");
-      sin_ = upload(sin, "rotary table");
+      const RotaryAngles angles = rotary_angles(rotary_dims, base, max_positions);
+      cos_ = upload(angles.cos, "rotary table");
+      sin_ = upload(angles.sin, "rotary table");
     }
     /// 0 when the table is empty (no rotary dims), as the Eigen backend.
     int max_positions() const { return half_ ? positions_ : 0; }

@@ -20,6 +20,7 @@
 #include "blockformer/backends/eigen/gemm.hpp"
 #include "blockformer/backends/eigen/small_gemm.hpp"
 #include "blockformer/error.hpp"
+#include "blockformer/rotary.hpp"
 #include "blockformer/io/half.hpp"
 
 #ifdef _OPENMP
@@ -99,19 +100,15 @@ struct BasicEigenBackend {
     }
   }
 
-  /// cos/sin of position * inv_freq, computed in double so the table carries no angle error.
+  /// The rotary_angles() table in host memory.
   class RotaryTable {
    public:
     RotaryTable() = default;
     RotaryTable(int rotary_dims, float base, int max_positions)
-        : half_(rotary_dims / 2), cos_(std::size_t(max_positions) * half_), sin_(cos_.size()) {
-      for (int p = 0; p < max_positions; ++p) {
-        for (int i = 0; i < half_; ++i) {
-          const double inv_freq = 1.0 / std::pow(double(base), 2.0 * i / rotary_dims);
-          cos_[std::size_t(p) * half_ + i] = float(std::cos(p * inv_freq));
-          sin_[std::size_t(p) * half_ + i] = float(std::sin(p * inv_freq));
-        }
-      }
+        : half_(rotary_dims / 2) {
+      RotaryAngles angles = rotary_angles(rotary_dims, base, max_positions);
+      cos_ = std::move(angles.cos);
+      sin_ = std::move(angles.sin);
     }
     int max_positions() const { return half_ ? int(cos_.size() / half_) : 0; }
     const float* cos(int position) const { return cos_.data() + std::size_t(position) * half_; }
