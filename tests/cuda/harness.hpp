@@ -3,6 +3,7 @@
 // Plain C++ types only: this header compiles with g++ and nvcc alike and names no CUDA or Eigen type.
 #include <blockformer/blockformer.hpp>
 
+#include <array>
 #include <span>
 #include <string>
 #include <vector>
@@ -13,6 +14,17 @@ using blockformer::AttentionShape;
 using blockformer::Epilogue;
 using blockformer::RaggedBatch;
 using blockformer::Token;
+
+/// A batch of sequences given as {slot, begin, count}, rotary positions = cache indices.
+inline RaggedBatch make_batch(const std::vector<std::array<int, 3>>& sequences) {
+  RaggedBatch b;
+  b.clear();
+  for (const auto& [slot, begin, count] : sequences) {
+    b.add_sequence(slot, begin, count);
+    for (int i = 0; i < count; ++i) b.positions.push_back(begin + i);
+  }
+  return b;
+}
 
 /// Whether a usable CUDA device exists; `description` names it ("NVIDIA H100 80GB HBM3, sm_90,
 /// 132 SMs, 79.1 GiB") or says why not ("cudaGetDeviceCount: ... no CUDA-capable device").

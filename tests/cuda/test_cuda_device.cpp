@@ -39,15 +39,6 @@ std::vector<float> normal(std::size_t n, std::mt19937& rng, float stddev = 1.0f)
   return v;
 }
 
-RaggedBatch make_batch(const std::vector<std::array<int, 3>>& sequences) {  // {slot, begin, count}
-  RaggedBatch b;
-  b.clear();
-  for (const auto& [slot, begin, count] : sequences) {
-    b.add_sequence(slot, begin, count);
-    for (int i = 0; i < count; ++i) b.positions.push_back(begin + i);
-  }
-  return b;
-}
 
 std::vector<Request> fixture_requests(const std::string& model) {
   std::vector<Request> requests;
@@ -104,7 +95,7 @@ TEST_CASE("cuda gpu: layer norm and rotary and gather match the Eigen backend") 
   for (int head_dim : cuda::kSupportedHeadDims) {
     CAPTURE(head_dim);
     const AttentionShape shape{3, head_dim, head_dim / 4};
-    const RaggedBatch batch = make_batch({{0, 0, 4}, {1, 1500, 2}});
+    const RaggedBatch batch = cuda_harness::make_batch({{0, 0, 4}, {1, 1500, 2}});
     const int rows = batch.rows(), cols = 3 * shape.heads * head_dim;
     const auto qkv = normal(std::size_t(rows) * cols, rng);
     std::vector<float> expected = qkv;
@@ -132,8 +123,8 @@ TEST_CASE("cuda gpu: attention matches Eigen for every head dim (prefill then ch
     // Prefill two sequences, continue one in a second chunk, decode all three together, then
     // decode one alone over ~1000 keys (split along the keys), then a 3-row block step.
     const std::vector<RaggedBatch> batches{
-        make_batch({{0, 0, 37}, {2, 0, 300}}), make_batch({{2, 300, 700}, {3, 0, 5}}),
-        make_batch({{0, 37, 1}, {2, 1000, 1}, {3, 5, 1}}), make_batch({{2, 1001, 1}}), make_batch({{3, 6, 3}})};
+        cuda_harness::make_batch({{0, 0, 37}, {2, 0, 300}}), cuda_harness::make_batch({{2, 300, 700}, {3, 0, 5}}),
+        cuda_harness::make_batch({{0, 37, 1}, {2, 1000, 1}, {3, 5, 1}}), cuda_harness::make_batch({{2, 1001, 1}}), cuda_harness::make_batch({{3, 6, 3}})};
     std::vector<cuda_harness::AttentionStep> steps;
     for (const RaggedBatch& b : batches)
       steps.push_back({normal(std::size_t(b.rows()) * 3 * shape.heads * head_dim, rng), b});

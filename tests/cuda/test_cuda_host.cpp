@@ -19,15 +19,6 @@ using namespace blockformer::cuda;
 namespace {
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-RaggedBatch make_batch(const std::vector<std::array<int, 3>>& sequences) {  // {slot, begin, count}
-  RaggedBatch b;
-  b.clear();
-  for (const auto& [slot, begin, count] : sequences) {
-    b.add_sequence(slot, begin, count);
-    for (int i = 0; i < count; ++i) b.positions.push_back(begin + i);
-  }
-  return b;
-}
 
 /// Every row is covered by its items' key ranges exactly over [0, its own cache index], each key
 /// once; split rows have one combine entry listing exactly their partial slots.
@@ -111,7 +102,7 @@ TEST_CASE("cuda host: batch validation names the culprit") {
     }
     return "";
   };
-  const RaggedBatch ok = make_batch({{0, 0, 3}, {2, 5, 1}});
+  const RaggedBatch ok = cuda_harness::make_batch({{0, 0, 3}, {2, 5, 1}});
   CHECK(message([&] { validate_batch(ok, 4, "op"); }) == "");
   CHECK(contains(message([&] { validate_batch(ok, 5, "op"); }), "op: batch describes 4 rows, the tensor has 5"));
   RaggedBatch no_positions = ok;
@@ -131,7 +122,7 @@ TEST_CASE("cuda host: batch validation names the culprit") {
 }
 
 TEST_CASE("cuda host: attention plan tiles prefill rows without splitting a full GPU") {
-  const RaggedBatch batch = make_batch({{0, 0, 10}, {1, 0, 3}});
+  const RaggedBatch batch = cuda_harness::make_batch({{0, 0, 10}, {1, 0, 3}});
   const AttentionPlan plan = plan_attention(batch, 4, 8);  // 4 tiles x 4 heads >= 8 blocks
   REQUIRE(plan.items.size() == 4);
   CHECK(plan.partials == 0);
@@ -145,7 +136,7 @@ TEST_CASE("cuda host: attention plan tiles prefill rows without splitting a full
 }
 
 TEST_CASE("cuda host: a small decode batch over a long cache is split along the keys") {
-  const RaggedBatch batch = make_batch({{0, 1000, 1}});
+  const RaggedBatch batch = cuda_harness::make_batch({{0, 1000, 1}});
   const AttentionPlan plan = plan_attention(batch, 2, 264);  // 2 blocks for 132 SMs x 2
   REQUIRE(plan.items.size() == 4);  // 1001 keys in chunks of 256 (a whole number of key tiles)
   for (std::size_t i = 0; i < plan.items.size(); ++i) {
@@ -159,7 +150,7 @@ TEST_CASE("cuda host: a small decode batch over a long cache is split along the 
   check_plan_covers(batch, plan);
 
   // Short caches are not worth a split.
-  const AttentionPlan short_plan = plan_attention(make_batch({{0, 100, 1}}), 2, 264);
+  const AttentionPlan short_plan = plan_attention(cuda_harness::make_batch({{0, 100, 1}}), 2, 264);
   CHECK(short_plan.items.size() == 1);
   CHECK(short_plan.partials == 0);
 }
@@ -170,7 +161,7 @@ TEST_CASE("cuda host: random batches are planned with every key of every row cov
     std::vector<std::array<int, 3>> sequences;
     const int n = 1 + int(rng() % 6);
     for (int s = 0; s < n; ++s) sequences.push_back({s, int(rng() % 1500), 1 + int(rng() % 9)});
-    const RaggedBatch batch = make_batch(sequences);
+    const RaggedBatch batch = cuda_harness::make_batch(sequences);
     const int heads = 1 + int(rng() % 16), target = int(rng() % 600);
     CAPTURE(trial);
     check_plan_covers(batch, plan_attention(batch, heads, target));
@@ -178,7 +169,7 @@ TEST_CASE("cuda host: random batches are planned with every key of every row cov
 }
 
 TEST_CASE("cuda host: the packed batch holds the arrays and a row -> sequence map and the plan") {
-  const RaggedBatch batch = make_batch({{3, 2, 2}, {1, 0, 1}});
+  const RaggedBatch batch = cuda_harness::make_batch({{3, 2, 2}, {1, 0, 1}});
   const AttentionPlan plan = plan_attention(batch, 1, 1);
   const PackedBatch p = pack_batch(batch, plan);
   CHECK(p.sequences == 2);
