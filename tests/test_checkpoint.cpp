@@ -18,7 +18,7 @@ using blockformer::test::make_safetensors;
 using blockformer::test::TempDir;
 using blockformer::test::write_file;
 
-const std::filesystem::path kData = BLOCKFORMER_TEST_DATA;
+const std::filesystem::path kCheckpointData = BLOCKFORMER_TEST_DATA;
 
 std::string bytes_of(const blockformer::io::TensorRef& ref) {
   return std::string(reinterpret_cast<const char*>(ref.bytes.data()), ref.bytes.size());
@@ -56,9 +56,9 @@ void check_sharded_contents(const Checkpoint& c) {
 }  // namespace
 
 TEST_CASE("checkpoint: a file, its directory and its bytes in memory give the same tensors") {
-  const auto file = Checkpoint::open(kData / "block_tiny" / "model.safetensors");
-  const auto dir = Checkpoint::open(kData / "block_tiny", LoadMode::Read);
-  const auto mapped = blockformer::io::MappedFile::open(kData / "block_tiny" / "model.safetensors");
+  const auto file = Checkpoint::open(kCheckpointData / "block_tiny" / "model.safetensors");
+  const auto dir = Checkpoint::open(kCheckpointData / "block_tiny", LoadMode::Read);
+  const auto mapped = blockformer::io::MappedFile::open(kCheckpointData / "block_tiny" / "model.safetensors");
   const auto memory = Checkpoint::from_memory(mapped.bytes(), "block_tiny in memory");
   CHECK(file.size() == 58);
   CHECK(file.names() == dir.names());
