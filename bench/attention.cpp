@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Attention micro-benchmarks on the Eigen backend, one family per variant of the paper:
 //   attention/vanilla_decode/eigen/batch:B/context:T/head_dim:d   one new token over a T-token KV cache
 //   attention/global_block/eigen/decode/...                        one new block over T/L cached blocks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // blockformer_throughput: the paper's generation-throughput protocol (the authors'
 // measure_generation_time.py) on random weights and random token ids, on the Eigen backend.
 //

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Optional CUDA backend: the INTERFACE target blockformer::cuda (CUDA runtime, cuBLAS, cuBLASLt, CCCL).
 # Included from the top-level CMakeLists.txt before the tests; on by default where nvcc is found.
 include(CheckLanguage)

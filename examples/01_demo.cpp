@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The main job: load the small Block Transformer and GPT-NeoX models shipped with the project,
 // generate from one prompt with each, print the tokens and the tokens/s.
 //   blockformer_demo [data_dir]    (default: the repo's tests/data)

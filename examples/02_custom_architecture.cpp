@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Declaring a brand-new Block Transformer in user code: block length 8, prefix 4, a narrow token
 // decoder with sequential residuals. Nothing in the library is edited; invalid choices fail to
 // compile with a static_assert that names the field to change.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer harness over the checkpoint loader, from memory: Checkpoint::from_memory -> CheckpointWeights ->
 // a tiny block model's and a tiny vanilla model's from_weights (default options, then allow_unused with the
 // weight scan), and for a model that loads, a short forward and generation. Anything but a clean load or a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The tiny architectures the checkpoint fuzzer loads, and a weight source that records which tensors
 // (name, shape) a model asks for, so seeds are valid checkpoints for exactly these configs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writes the fuzzers' seed corpus: valid tiny files (F32/F16/BF16, zero-size, rank 0, every dtype), one
 // reproducer per BAD_INPUTS.md row F1-F16 and F19 (F17 and F18 need files and an index, not one buffer), and
 // valid checkpoints for the fuzz models in each float dtype. The output is committed under fuzz/corpus;

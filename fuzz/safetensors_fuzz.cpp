@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer harness over the safetensors parser, from memory. libFuzzer hands over a heap buffer of exactly
 // `size` bytes, so ASan flags any read past the file. Every accepted file must satisfy the parser's contract:
 // tensor byte ranges lie inside the data section and tile it exactly; F32/F16/BF16 tensors convert; every

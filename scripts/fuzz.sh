@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer harnesses (fuzz/) with clang++ and ASan+UBSan into build-fuzz/, then runs each for a
 # bounded time with memory limits, starting from the in-repo seed corpus (fuzz/corpus/<fuzzer>) and the
 # format dictionary. Exits non-zero on any finding (crash, sanitizer report, leak, timeout, OOM); the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Throughput plot for the block vs vanilla pair (issue 5): tok/s vs batch size and vs prompt length.
 #
 #   scripts/plot_throughput.sh            # from the repository root; writes bench/throughput.png

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Sanitizer jobs (issue 2, section 3). Exits non-zero on any finding.
 #   asan: the whole CPU test suite (doctest cases and the examples) under AddressSanitizer +
 #         UndefinedBehaviorSanitizer with no recovery and libstdc++ assertions, in build-asan/.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what blockformer needs from Debian packages (when missing), then configures and builds
 # into build/. Safe to re-run: only missing packages are installed and the build is incremental.
 set -euo pipefail

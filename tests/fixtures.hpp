@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Access to the golden fixtures in tests/data (copied from shared/fixtures; see FIXTURES.md).
 #include <blockformer/eigen.hpp>

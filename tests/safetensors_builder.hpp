@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Test helpers that write safetensors files as byte strings, valid or deliberately broken.
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The decode loop allocates nothing: with a session sized up front, generating 4x more tokens
 // performs exactly as many heap allocations (the per-call ones: results, samplers, prompts).
 #include <atomic>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every rejected request and every checkpoint that disagrees with the compiled config fails with
 // an Error naming the culprit (shared/BAD_INPUTS.md sections 6.2 and 6.3).
 #include <cstring>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bf16-weight Eigen backend (EigenBf16Backend) and the small-M linear kernel both backends use.
 #include <cstring>
 #include <filesystem>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Checkpoint loading: single files, directories, sharded HF indexes (F18) and pickle refusal (F19).
 #include <doctest/doctest.h>
 

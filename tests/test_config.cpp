@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Compile-time configs: presets carry the paper's dimensions and parameter counts.
 #include <blockformer/blockformer.hpp>
 #include <doctest/doctest.h>

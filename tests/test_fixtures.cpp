@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // End-to-end golden checks against the authors' model (tests/data, made by the PyTorch reference).
 #include "fixtures.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Generation invariants: cached == uncached, batched == one-by-one, seeds, stopping rules.
 #include <random>
 

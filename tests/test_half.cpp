@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // bf16/f16 conversions: exhaustive over all 16-bit patterns, and float -> 16-bit rounding against an
 // independent reference that enumerates the format's values with ldexp and picks the nearest (ties to even).
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // BAD_INPUTS.md rows not covered elsewhere: G2 (ids in the tokenizer gap are valid), G9 (a throwing callback
 // propagates and leaves the session usable), C6 (special ids at the vocab boundary), and sampling guards
 // found while hardening (temperatures so small that logits / temperature overflow).

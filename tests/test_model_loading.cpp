@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The same weights through every checkpoint form give the same model.
 #include <nlohmann/json.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Results do not depend on the OpenMP thread count (tests otherwise run with OMP_NUM_THREADS=1).
 #ifdef _OPENMP
 #include <omp.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Safetensors parser: one test per bad-input row F1-F17 (BAD_INPUTS.md 6.1), a seeded round-trip property
 // test, and the real fixtures.
 #include <doctest/doctest.h>

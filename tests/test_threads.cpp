@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Thread-safety contract (README "Thread safety"): a loaded model is immutable and shared by any number of
 // threads; each thread generates through its own Session. Every concurrent result must equal the
 // single-threaded one. scripts/sanitizers.sh runs this file under ThreadSanitizer.

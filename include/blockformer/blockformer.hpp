@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The backend-agnostic core: configs, presets, checkpoint IO, and the models written against the
 // backend contract. Include blockformer/eigen.hpp (host) or a CUDA umbrella for a backend.

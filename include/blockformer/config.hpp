@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Model architectures as compile-time values: one aggregate per model family, used as a
 // class-type template argument (template <BlockConfig C>). Derived sizes are constexpr members;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The core plus the CUDA backend (nvcc only: include it from .cu files; never together with
 // blockformer/eigen.hpp in one translation unit).

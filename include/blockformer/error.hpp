@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The one exception type blockformer throws for bad input and misuse.
 #include <stdexcept>

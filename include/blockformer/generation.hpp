@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Requests, options and per-sequence bookkeeping shared by every model's generate().
 #include <algorithm>

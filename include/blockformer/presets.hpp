@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Every model of the paper (arXiv 2406.02657, Table 1 and appendix), plus the golden-fixture
 // configs. Block models start from the pythia-410m config (rotary 25%, base 10000, vocab 50304,

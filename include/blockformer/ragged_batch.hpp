@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Describes one call through a decoder stack: rows of several sequences, each sequence's new rows
 // contiguous and appended to that sequence's KV cache. Prefill, chunked prefill, one-token decode

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The NeoX rotary angles every backend tabulates: cos/sin of position * inv_freq[i] with
 // inv_freq[i] = base^(-2i / rotary_dims), computed in double so the table carries no angle error.

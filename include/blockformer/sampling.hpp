@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Token selection from one row of logits: greedy, or temperature -> top-k -> top-p -> min-p
 // (HF's warper order) with a per-request seeded generator, so a request's samples depend on its

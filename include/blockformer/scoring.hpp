@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Log-likelihood scoring results: per-sequence negative log-likelihood and perplexity.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Non-owning views that pass between the model code and a backend. The pointer may address host
 // or device memory: only the backend that made the buffer dereferences it.

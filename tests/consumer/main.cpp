@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Loads the shipped block_tiny fixture through the installed headers and checks one greedy token.
 #include <blockformer/eigen.hpp>
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # ctest driver for the consumer project. Inputs: MODE (install or subdirectory), BUILD_DIR,
 # SOURCE_DIR (the consumer), PROJECT_DIR (blockformer's source), WORK_DIR, DATA_DIR.
 file(REMOVE_RECURSE ${WORK_DIR})

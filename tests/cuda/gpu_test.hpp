@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Marks GPU test cases: without a device they print a BLOCKFORMER_CUDA_SKIPPED line (which ctest
 // turns into "Skipped") and return; they never pass silently.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Host functions (defined in .cu files) through which the doctest .cpp files reach the CUDA backend.
 // Plain C++ types only: this header compiles with g++ and nvcc alike and names no CUDA or Eigen type.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fixture models on the CUDA backend: the only named configurations this test binary
 // instantiates (block_tiny and vanilla_tiny), to keep nvcc time small.
 #include <blockformer/cuda.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Single ops of the CUDA backend on host arrays, the device query and the host-side error paths.
 #include <blockformer/cuda.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // doctest main of blockformer_cuda_tests. GPU test cases print a BLOCKFORMER_CUDA_SKIPPED line and
 // return when there is no device (ctest reports them skipped through SKIP_REGULAR_EXPRESSION);
 // a direct run prints how many were skipped at the end.

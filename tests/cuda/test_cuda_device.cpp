@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // GPU tests of the CUDA backend (fp32): every op against the Eigen backend, the golden fixtures
 // (logits within 1e-4, greedy tokens exact), cached == uncached, batched == one-by-one, and
 // CUDA == Eigen end to end. Without a device each case reports itself skipped.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CPU tests of the CUDA backend's host side: head-dim dispatch, batch validation, attention
 // planning, memory planning and the out-of-memory message, and the backend's own input checks
 // (reached through the .cu harness; they reject bad input before any CUDA call). No GPU needed.

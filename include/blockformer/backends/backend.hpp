@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The contract between the model code and a backend. Model code (model/*.hpp) is written once
 // against it; a backend (backends/eigen, backends/cuda) holds the kernels and decides where

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A checkpoint: the named tensors of one safetensors file or of a sharded HuggingFace checkpoint
 // (model.safetensors.index.json + shards). The index is untrusted like the shards: shard names must stay

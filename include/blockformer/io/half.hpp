@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Bit-exact conversions between float and the two 16-bit float formats found in checkpoints.
 // Scalar and dependency-free so loaders, tests and kernels' host paths share one definition.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Safetensors reader: a strict, non-owning parser over a byte span, a file owner (mmap or read), and
 // conversion of float tensors to float32. Everything in a file is untrusted: numbers read from it are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The Block Transformer (Ho et al., arXiv 2406.02657) as the authors' main models: a lookup
 // embedder concatenating each block's L token embeddings, a GPT-NeoX block decoder causal over

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // A GPT-NeoX layer stack (HF GPTNeoXModel without embeddings), written once against the backend
 // contract. The block decoder, the token decoder and the vanilla model are each one of these.

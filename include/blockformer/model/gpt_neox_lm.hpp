@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Vanilla GPT-NeoX causal LM (HF GPTNeoXForCausalLM): the paper's baseline.
 #include <algorithm>

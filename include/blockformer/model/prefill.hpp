@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Chunked prefill: many prompts of different lengths go through a decoder stack in calls of a
 // bounded number of rows, so workspace size is fixed by the session, not by the prompts.

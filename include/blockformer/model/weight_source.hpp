@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Where a model's weights come from. A model's from_weights(source) asks for each tensor by name
 // and shape; the source hands back backend objects. CheckpointWeights checks every request against

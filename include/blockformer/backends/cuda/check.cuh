@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Every CUDA runtime and cuBLAS call goes through these checks; a failure throws blockformer::Error
 // naming the call, the error and the source line. Device code never throws.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Per-host-thread CUDA state behind the static backend ops: one stream, one cuBLAS handle, a ring
 // of staging slots for the small host arrays each call uploads (no cudaMalloc per call once the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The CUDA backend: cuBLAS SGEMM for every linear layer (batch rows form one GEMM) with a fused
 // bias/GELU epilogue pass, and kernels for layer norm, rotary, embedding gather, KV append and

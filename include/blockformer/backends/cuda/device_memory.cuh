@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // RAII device and pinned-host arrays. Device memory is plain cudaMalloc (no managed memory); a
 // failed allocation throws an Error naming what was requested and what is free.

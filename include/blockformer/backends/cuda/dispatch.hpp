@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Run-time -> compile-time dispatch for the CUDA kernels, in one place: a closed list of head dims
 // with an error naming what is supported. Host-only (plain C++): no CUDA headers, so CPU tests and

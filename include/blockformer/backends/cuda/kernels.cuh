@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The CUDA backend's kernels. Each takes one plain params struct built on the host after the
 // arguments were validated. Every kernel is a template (CUDA 13 gives template stubs internal

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Device-memory planning and the out-of-memory message. Plain C++ (no CUDA headers) so the
 // arithmetic and the message are tested on the CPU.

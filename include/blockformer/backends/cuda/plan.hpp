@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Host-side planning for the CUDA backend: validation of a RaggedBatch against the tensors an op
 // touches, and the attention work list (query tiles, FlashDecoding-style key splits) uploaded with

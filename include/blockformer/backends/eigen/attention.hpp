@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Causal attention of new rows over one (sequence, head) K/V stream, the unit of work the Eigen
 // backend hands to each thread. Vanilla decode, global block attention (the block decoder) and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The CPU backend: Eigen GEMMs for every linear layer (batch rows form one GEMM, threads split the
 // output columns and apply bias / GELU / residual on their slice while it is in cache), and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // y (+)= x W^T through Eigen's GEMM kernel with packing buffers owned by the calling thread.
 // Eigen's product expressions allocate their packing blocks on every call once they exceed

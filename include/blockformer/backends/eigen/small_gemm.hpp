@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #pragma once
 // y (+)= x W^T for few rows of x (decode steps), W [N, K] row-major in fp32 or bf16.
 //
