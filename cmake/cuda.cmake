@@ -41,5 +41,9 @@ if(BLOCKFORMER_CUDA)
   endif()
   # 554: nvcc notes that MatrixView<const T>'s conversion to itself is never used (harmless).
   target_compile_options(blockformer_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-diag-suppress=554>)
-  install(TARGETS blockformer_cuda EXPORT blockformerTargets)
+  # Its own export set: blockformerConfig.cmake loads it (and looks for CUDAToolkit) only when
+  # the consumer asks for COMPONENTS cuda.
+  install(TARGETS blockformer_cuda EXPORT blockformerCudaTargets)
+  install(EXPORT blockformerCudaTargets NAMESPACE blockformer:: FILE blockformerCudaTargets.cmake
+          DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/blockformer)
 endif()
