@@ -1,0 +1,19 @@
+# SPDX-License-Identifier: Apache-2.0
+# blockformer.pc for builds outside CMake, installed to ${libdir}/pkgconfig. Paths are relative to
+# the .pc file (${pcfiledir}) so that `cmake --install --prefix` anywhere gives a working file.
+file(RELATIVE_PATH BLOCKFORMER_PC_PREFIX_FROM_PCDIR
+     "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig" "${CMAKE_INSTALL_PREFIX}")
+string(REGEX REPLACE "/$" "" BLOCKFORMER_PC_PREFIX_FROM_PCDIR "${BLOCKFORMER_PC_PREFIX_FROM_PCDIR}")
+if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
+  set(BLOCKFORMER_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
+else()
+  set(BLOCKFORMER_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+endif()
+# Same as the CMake target: OpenMP threads the Eigen backend when the install was built with it.
+# The flag is the installing compiler's (-fopenmp for GCC and Clang).
+set(BLOCKFORMER_PC_OPENMP "")
+if(BLOCKFORMER_WITH_OPENMP)
+  set(BLOCKFORMER_PC_OPENMP " ${OpenMP_CXX_FLAGS}")
+endif()
+configure_file(${CMAKE_CURRENT_LIST_DIR}/blockformer.pc.in ${CMAKE_CURRENT_BINARY_DIR}/blockformer.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/blockformer.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
