@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 # Optional CUDA backend: the INTERFACE target blockformer::cuda (CUDA runtime, cuBLAS, cuBLASLt, CCCL).
-# Included from the top-level CMakeLists.txt before the tests; on by default where nvcc is found.
+# Included from the top-level CMakeLists.txt before the tests; on by default where nvcc is found
+# and blockformer is the top-level project. Under add_subdirectory / FetchContent it is off unless
+# the parent sets BLOCKFORMER_CUDA=ON: enabling a language and requiring CUDAToolkit is the
+# parent's decision, and a CPU-only parent on a machine that happens to have nvcc must not pay it.
 include(CheckLanguage)
 if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
   set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)  # not always on PATH in CI images
 endif()
 check_language(CUDA)
-if(CMAKE_CUDA_COMPILER)
+if(CMAKE_CUDA_COMPILER AND PROJECT_IS_TOP_LEVEL)
   set(_blockformer_cuda_default ON)
 else()
   set(_blockformer_cuda_default OFF)
