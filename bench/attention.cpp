@@ -53,6 +53,15 @@ struct Fixture {
   EigenBackend::Buffer qkv, out;
 };
 
+/// The backend's attention at the fixture's head dim, chosen at run time (the model path picks
+/// it at compile time).
+void attend(Fixture& f, const RaggedBatch& rb, int rows) {
+  blockformer::dispatch_head_dim(f.shape.head_dim, [&](auto hd) {
+    EigenBackend::attention<decltype(hd)::value>(f.qkv.view().rows_slice(0, rows), f.cache, 0, rb,
+                                                 f.out.view().rows_slice(0, rows), f.shape);
+  });
+}
+
 /// Sets FLOP/s and bytes/s from per-iteration counts.
 void set_counters(benchmark::State& state, double flops, double bytes) {
   state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate,
@@ -71,7 +80,7 @@ void decode_step(benchmark::State& state, int batch, int keys, int head_dim) {
     rb.positions.push_back(keys - 1);
   }
   for (auto _ : state) {
-    EigenBackend::attention(f.qkv.view(), f.cache, 0, rb, f.out.view(), f.shape);
+    attend(f, rb, rb.rows());
     benchmark::ClobberMemory();
   }
   const double pairs = double(batch) * keys * f.shape.heads;
@@ -98,7 +107,7 @@ void BM_global_block_prefill(benchmark::State& state) {
     for (int i = 0; i < blocks; ++i) rb.positions.push_back(i);
   }
   for (auto _ : state) {
-    EigenBackend::attention(f.qkv.view(), f.cache, 0, rb, f.out.view(), f.shape);
+    attend(f, rb, rb.rows());
     benchmark::ClobberMemory();
   }
   const double pairs = double(batch) * f.shape.heads * blocks * (blocks + 1) / 2.0;
@@ -124,9 +133,7 @@ void BM_local_token(benchmark::State& state) {
     }
   for (auto _ : state) {
     for (int k = 0; k < kBlockLength; ++k) {
-      const int rows = steps[k].rows();
-      EigenBackend::attention(f.qkv.view().rows_slice(0, rows), f.cache, 0, steps[k],
-                              f.out.view().rows_slice(0, rows), f.shape);
+      attend(f, steps[k], steps[k].rows());
     }
     benchmark::ClobberMemory();
   }
@@ -137,7 +144,7 @@ void BM_local_token(benchmark::State& state) {
   set_counters(state, 4.0 * pairs * head_dim, 4.0 * (2.0 * pairs * head_dim + rows * 4 * kWidth));
 }
 
-const std::vector<long> kHeadDims = {16, 32, 48, 64, 128};
+const std::vector<long> kHeadDims(blockformer::kCompiledHeadDims.begin(), blockformer::kCompiledHeadDims.end());
 
 void register_all() {
   const bool sweep = std::getenv("BLOCKFORMER_BENCH_SWEEP") != nullptr;

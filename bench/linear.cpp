@@ -41,7 +41,7 @@ void BM_linear(benchmark::State& state, bool reference) {
     if constexpr (std::is_same_v<B, bf::EigenBackend>) {
       if (reference) {
         bf::EigenBackend::map(y).setZero();
-        bf::eigen_detail::gemm_accumulate(x, lin.weight.view(), y);
+        bf::eigen_detail::gemm_accumulate<true>(x, lin.weight.view(), y);
         benchmark::ClobberMemory();
         continue;
       }

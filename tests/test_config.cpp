@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Compile-time configs: presets carry the paper's dimensions and parameter counts.
+#include <blockformer/backends/head_dims.hpp>
 #include <blockformer/blockformer.hpp>
 #include <doctest/doctest.h>
 
@@ -51,4 +52,19 @@ TEST_CASE("config: printable and comparable") {
   CHECK(os.str().find("prefix_length 2") != std::string::npos);
   CHECK(presets::block_main_b4_800 != presets::block_main_b4_1_2b);
   CHECK(presets::block_main(8, 2048) == presets::block_main_b4_800);
+}
+
+TEST_CASE("head dims: run-time dispatch is a closed list that names what is supported") {
+  for (int d : kCompiledHeadDims) CHECK(dispatch_head_dim(d, [](auto hd) { return decltype(hd)::value; }) == d);
+  for (int d : {0, -1, 8, 80, 96, 256}) {
+    CAPTURE(d);
+    CHECK(!head_dim_compiled(d));
+    try {
+      dispatch_head_dim(d, [](auto) { return 0; });
+      FAIL("no error for head_dim " << d);
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()) == "blockformer: attention: head_dim " + std::to_string(d) +
+                                         " not compiled; supported: 16, 32, 48, 64, 128");
+    }
+  }
 }

@@ -9,6 +9,7 @@
 namespace cuda_harness {
 namespace {
 using blockformer::CudaBackend;
+using blockformer::dispatch_head_dim;
 using blockformer::Error;
 using blockformer::MatrixView;
 
@@ -92,8 +93,8 @@ std::string error_of_attention_bad_batch() {
     RaggedBatch batch;
     batch.add_sequence(0, 0, 3);  // 3 rows, but the tensor has 2 and no positions
     const AttentionShape shape{2, 32, 8};
-    CudaBackend::attention(MatrixView<const float>{nullptr, 2, 192, 192}, cache, 0, batch,
-                           MatrixView<float>{nullptr, 2, 64, 64}, shape);
+    CudaBackend::attention<32>(MatrixView<const float>{nullptr, 2, 192, 192}, cache, 0, batch,
+                               MatrixView<float>{nullptr, 2, 64, 64}, shape);
   });
 }
 std::string error_of_download_short_host() {
@@ -144,7 +145,9 @@ std::vector<std::vector<float>> attention(const std::vector<AttentionStep>& step
   for (const AttentionStep& step : steps) {
     const int rows = step.batch.rows();
     Strided qkv(step.qkv, rows, 3 * shape.heads * shape.head_dim, 1), y({}, rows, shape.heads * shape.head_dim, 3);
-    CudaBackend::attention(qkv.view(), cache, layer, step.batch, y.view(), shape);
+    dispatch_head_dim(shape.head_dim, [&](auto hd) {
+      CudaBackend::attention<decltype(hd)::value>(qkv.view(), cache, layer, step.batch, y.view(), shape);
+    });
     outputs.push_back(y.download());
   }
   return outputs;

@@ -2,7 +2,7 @@
 // GPU tests of the CUDA backend (fp32): every op against the Eigen backend, the golden fixtures
 // (logits within 1e-4, greedy tokens exact), cached == uncached, batched == one-by-one, and
 // CUDA == Eigen end to end. Without a device each case reports itself skipped.
-#include <blockformer/backends/cuda/dispatch.hpp>
+#include <blockformer/backends/head_dims.hpp>
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -93,7 +93,7 @@ TEST_CASE("cuda gpu: layer norm and rotary and gather match the Eigen backend") 
                              contiguous_view(expected.data(), rows, cols));
     CHECK(max_rel_diff(cuda_harness::layer_norm(x, rows, cols, w, b, 1e-5f), expected) <= kOpTolerance);
   }
-  for (int head_dim : cuda::kSupportedHeadDims) {
+  for (int head_dim : kCompiledHeadDims) {
     CAPTURE(head_dim);
     const AttentionShape shape{3, head_dim, head_dim / 4};
     const RaggedBatch batch = cuda_harness::make_batch({{0, 0, 4}, {1, 1500, 2}});
@@ -117,7 +117,7 @@ TEST_CASE("cuda gpu: layer norm and rotary and gather match the Eigen backend") 
 TEST_CASE("cuda gpu: attention matches Eigen for every head dim (prefill then chunked prefill then decode then split-KV decode)") {
   BLOCKFORMER_REQUIRE_CUDA_DEVICE("attention");
   std::mt19937 rng(3);
-  for (int head_dim : cuda::kSupportedHeadDims) {
+  for (int head_dim : kCompiledHeadDims) {
     CAPTURE(head_dim);
     const AttentionShape shape{2, head_dim, head_dim / 4};
     const int layers = 2, layer = 1, slots = 4, capacity = 1100;
@@ -136,8 +136,11 @@ TEST_CASE("cuda gpu: attention matches Eigen for every head dim (prefill then ch
       CAPTURE(i);
       const int rows = steps[i].batch.rows(), width = shape.heads * head_dim;
       std::vector<float> expected(std::size_t(rows) * width);
-      EigenBackend::attention(contiguous_view(steps[i].qkv.data(), rows, 3 * width), cache, layer, steps[i].batch,
-                              contiguous_view(expected.data(), rows, width), shape);
+      dispatch_head_dim(head_dim, [&](auto hd) {
+        EigenBackend::attention<decltype(hd)::value>(contiguous_view(steps[i].qkv.data(), rows, 3 * width), cache,
+                                                     layer, steps[i].batch, contiguous_view(expected.data(), rows, width),
+                                                     shape);
+      });
       CHECK(max_rel_diff(ours[i], expected) <= kOpTolerance);
     }
   }

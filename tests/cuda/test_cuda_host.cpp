@@ -2,7 +2,7 @@
 // CPU tests of the CUDA backend's host side: head-dim dispatch, batch validation, attention
 // planning, memory planning and the out-of-memory message, and the backend's own input checks
 // (reached through the .cu harness; they reject bad input before any CUDA call). No GPU needed.
-#include <blockformer/backends/cuda/dispatch.hpp>
+#include <blockformer/backends/head_dims.hpp>
 #include <blockformer/backends/cuda/memory.hpp>
 #include <blockformer/backends/cuda/plan.hpp>
 #include <blockformer/presets.hpp>
@@ -68,30 +68,15 @@ void check_plan_covers(const RaggedBatch& batch, const AttentionPlan& plan) {
 }
 }  // namespace
 
-TEST_CASE("cuda host: head-dim dispatch is a closed list that names what is supported") {
-  for (int d : kSupportedHeadDims) CHECK(dispatch_head_dim(d, [](auto hd) { return decltype(hd)::value; }) == d);
-  for (int d : {0, -1, 8, 80, 96, 256}) {
-    CAPTURE(d);
-    CHECK(!head_dim_supported(d));
-    try {
-      dispatch_head_dim(d, [](auto) { return 0; });
-      FAIL("no error for head_dim " << d);
-    } catch (const Error& e) {
-      CHECK(std::string(e.what()) == "blockformer: attention: head_dim " + std::to_string(d) +
-                                         " not compiled; supported: 16, 32, 48, 64, 128");
-    }
-  }
-}
-
 TEST_CASE("cuda host: every preset's head dim has compiled kernels") {
   using namespace blockformer::presets;
   for (const BlockConfig& c : {block_main_b4_5, block_main_b4_19, block_main_b4_85, block_main_b4_300,
                                block_main_b4_800, block_main_b4_1_2b, block_tiny}) {
-    CHECK(head_dim_supported(c.block_decoder.head_dim()));
-    CHECK(head_dim_supported(c.token_decoder.head_dim()));
+    CHECK(head_dim_compiled(c.block_decoder.head_dim()));
+    CHECK(head_dim_compiled(c.token_decoder.head_dim()));
   }
   for (const VanillaConfig& c : {vanilla_31, vanilla_70, vanilla_160, vanilla_410, vanilla_tiny})
-    CHECK(head_dim_supported(c.decoder.head_dim()));
+    CHECK(head_dim_compiled(c.decoder.head_dim()));
 }
 
 TEST_CASE("cuda host: batch validation names the culprit") {

@@ -24,6 +24,7 @@
 #include <concepts>
 #include <span>
 
+#include "blockformer/backends/head_dims.hpp"
 #include "blockformer/ragged_batch.hpp"
 #include "blockformer/tensor.hpp"
 
@@ -53,7 +54,7 @@ concept Backend = requires(const typename B::Linear& w, const typename B::Norm& 
   B::linear(x, w, y, Epilogue::kStore);
   B::layer_norm(x, n, 1e-5f, y);
   B::rotary(y, batch, rope, shape);
-  B::attention(y, cache, 0, batch, y, shape);
+  B::template attention<kCompiledHeadDims[0]>(y, cache, 0, batch, y, shape);
   B::gather(e, ids, y);
   B::copy(x, y);
   B::download(x, host);

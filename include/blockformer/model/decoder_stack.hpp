@@ -81,7 +81,7 @@ class DecoderStack {
       B::layer_norm(x, layer.input_norm, D.layer_norm_eps, norm);
       B::linear(norm, layer.qkv, qkv, Epilogue::kStore);
       B::rotary(qkv, batch, rotary_, kShape);
-      B::attention(qkv, cache, l, batch, attention, kShape);
+      B::template attention<D.head_dim()>(qkv, cache, l, batch, attention, kShape);
       // Parallel residual: both branches read the layer input, so normalize before adding.
       if constexpr (D.parallel_residual) B::layer_norm(x, layer.post_attention_norm, D.layer_norm_eps, norm);
       B::linear(attention, layer.dense, x, Epilogue::kAccumulate);

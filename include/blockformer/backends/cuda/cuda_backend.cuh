@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "blockformer/backends/backend.hpp"
+#include "blockformer/backends/head_dims.hpp"
 #include "blockformer/backends/cuda/check.cuh"
 #include "blockformer/backends/cuda/context.cuh"
 #include "blockformer/backends/cuda/device_memory.cuh"
-#include "blockformer/backends/cuda/dispatch.hpp"
 #include "blockformer/backends/cuda/kernels.cuh"
 #include "blockformer/backends/cuda/plan.hpp"
 #include "blockformer/error.hpp"
@@ -93,9 +93,9 @@ struct CudaBackend {
     KvCache() = default;
     KvCache(int layers, int slots, int heads, int capacity, int head_dim)
         : layers_(layers), slots_(slots), heads_(heads), capacity_(capacity), head_dim_(head_dim) {
-      if (!cuda::head_dim_supported(head_dim))
+      if (!head_dim_compiled(head_dim))
         throw Error("CudaBackend::KvCache: head_dim " + std::to_string(head_dim) +
-                    " not compiled; supported: " + cuda::supported_head_dims_string());
+                    " not compiled; supported: " + compiled_head_dims_string());
       const std::size_t bytes = cuda::kv_stream_bytes(layers, slots, heads, capacity, head_dim, sizeof(float));
       k_ = cuda::DeviceArray<float>(bytes / sizeof(float), "KV cache (K)");
       v_ = cuda::DeviceArray<float>(bytes / sizeof(float), "KV cache (V)");
@@ -203,8 +203,10 @@ struct CudaBackend {
     BLOCKFORMER_CUDA_CHECK_LAUNCH("rotary");
   }
 
+  template <int HeadDim>
   static void attention(MatrixView<const float> qkv, KvCache& cache, int layer, const RaggedBatch& batch,
                         MatrixView<float> y, AttentionShape shape) {
+    static_assert(head_dim_compiled(HeadDim), "no CUDA attention kernel for this head dim: add it to kCompiledHeadDims");
     check_shape(qkv, shape, "CudaBackend::attention");
     cuda::validate_batch(batch, qkv.rows, "CudaBackend::attention");
     if (y.rows != qkv.rows || y.cols < shape.heads * shape.head_dim)
@@ -220,7 +222,7 @@ struct CudaBackend {
                   "-layer cache");
     cuda::validate_cache_batch(batch, cache.slots(), cache.capacity(), "CudaBackend::attention");
     if (qkv.rows == 0) return;
-    cuda::dispatch_head_dim(shape.head_dim, [&](auto hd) { launch_attention<decltype(hd)::value>(qkv, cache, layer, batch, y, shape); });
+    launch_attention<HeadDim>(qkv, cache, layer, batch, y, shape);
   }
 
   static void gather(const Embedding& e, std::span<const Token> ids, MatrixView<float> y) {

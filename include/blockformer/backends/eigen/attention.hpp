@@ -11,7 +11,9 @@
 #include <cstring>
 #include <vector>
 
-#include "blockformer/backends/eigen/small_gemm.hpp"
+#include "blockformer/backends/eigen/gemm.hpp"
+#include "blockformer/backends/eigen/simd.hpp"
+#include "blockformer/tensor.hpp"
 
 namespace blockformer::eigen_detail {
 
@@ -43,116 +45,93 @@ inline float* attention_scratch(std::size_t floats) {
   return scratch.data();
 }
 
-#if defined(__AVX512F__)
-/// One decode row over `keys` cached rows for head dims that are whole AVX-512 vectors (16, 32, 48,
-/// 64, 128). Eigen's GEMV for q K^T walks K [keys, hd] as a column-major hd x keys matrix, which
-/// for small hd is mostly loop overhead (~6 GB/s at hd 16); here 16 keys at a time are multiplied
-/// with q and reduced by one shuffle tree into a vector of 16 scores, and P V accumulates
-/// broadcast(p_j) * v_j in vector registers.
+/// Dot products of q with `N` consecutive key rows into scores[0, N), HD known at compile time:
+/// HD / lanes vector FMAs per key and one reduction for the group (on AVX-512 a shuffle tree over
+/// 16 keys at once). Eigen's GEMV for q K^T walks K [keys, hd] as a column-major hd x keys matrix,
+/// which for small hd is mostly loop overhead (~6 GB/s at hd 16).
+template <int HD, int N>
+inline void key_dots(const Simd::V* qv, const float* q, const float* k, float* scores) {
+  constexpr int L = Simd::kLanes, C = HD / L;
+  Simd::V p[N];
+  for (int i = 0; i < N; ++i) {
+    const float* kr = k + std::size_t(i) * HD;
+    p[i] = Simd::zero();
+    for (int c = 0; c < C; ++c) p[i] = Simd::fma(Simd::load(kr + L * c), qv[c], p[i]);
+  }
+  Simd::template reduce<N>(p, scores);
+  for (int i = 0; i < N; ++i)  // head dims that are not whole vectors (none of the paper's)
+    for (int d = C * L; d < HD; ++d) scores[i] += q[d] * k[std::size_t(i) * HD + d];
+}
+
+/// One decode row over `keys` cached rows: scores, softmax, then P V accumulated as
+/// broadcast(p_j) * v_j in vector registers, two independent chains over even and odd keys.
 template <int HD>
 void attend_decode_row(const float* q, const float* k, const float* v, int keys, float scale, float* scores,
                        float* out) {
-  constexpr int C = HD / 16;
-  __m512 qv[C];
-  for (int c = 0; c < C; ++c) qv[c] = _mm512_loadu_ps(q + 16 * c);
+  constexpr int L = Simd::kLanes, C = HD / L;
+  Simd::V qv[C > 0 ? C : 1];
+  for (int c = 0; c < C; ++c) qv[c] = Simd::load(q + L * c);
   int j = 0;
-  for (; j + 16 <= keys; j += 16) {
-    __m512 p[16];
-    for (int i = 0; i < 16; ++i) {  // slot i holds key 4 (i % 4) + i / 4: the tree's output order
-      const float* kr = k + std::size_t(j + 4 * (i % 4) + i / 4) * HD;
-      p[i] = _mm512_mul_ps(_mm512_loadu_ps(kr), qv[0]);
-      for (int c = 1; c < C; ++c) p[i] = _mm512_fmadd_ps(_mm512_loadu_ps(kr + 16 * c), qv[c], p[i]);
-    }
-    _mm512_storeu_ps(scores + j, Simd::reduce16(p));
-  }
-  for (; j < keys; ++j) {
-    __m512 p = _mm512_mul_ps(_mm512_loadu_ps(k + std::size_t(j) * HD), qv[0]);
-    for (int c = 1; c < C; ++c) p = _mm512_fmadd_ps(_mm512_loadu_ps(k + std::size_t(j) * HD + 16 * c), qv[c], p);
-    scores[j] = _mm512_reduce_add_ps(p);
-  }
+  for (; j + L <= keys; j += L) key_dots<HD, L>(qv, q, k + std::size_t(j) * HD, scores + j);
+  for (; j < keys; ++j) key_dots<HD, 1>(qv, q, k + std::size_t(j) * HD, scores + j);
   Eigen::Map<Eigen::ArrayXf> s(scores, keys);
   const float max = s.maxCoeff();
   s = ((s - max) * scale).exp();
   const float inv = 1.0f / s.sum();
-  __m512 acc[2][C];  // two independent chains over even and odd keys
-  for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = _mm512_setzero_ps();
-  j = 0;
-  for (; j + 2 <= keys; j += 2)
-    for (int u = 0; u < 2; ++u) {
-      const __m512 pj = _mm512_set1_ps(scores[j + u]);
-      for (int c = 0; c < C; ++c)
-        acc[u][c] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(v + std::size_t(j + u) * HD + 16 * c), acc[u][c]);
-    }
-  if (j < keys) {
-    const __m512 pj = _mm512_set1_ps(scores[j]);
-    for (int c = 0; c < C; ++c)
-      acc[0][c] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(v + std::size_t(j) * HD + 16 * c), acc[0][c]);
+  Simd::V acc[2][C > 0 ? C : 1];
+  for (int c = 0; c < C; ++c) acc[0][c] = acc[1][c] = Simd::zero();
+  float tail[HD] = {};  // the dims past the last whole vector
+  const auto accumulate = [&](int u, int key) {
+    const Simd::V pj = Simd::broadcast(scores[key]);
+    const float* vr = v + std::size_t(key) * HD;
+    for (int c = 0; c < C; ++c) acc[u][c] = Simd::fma(pj, Simd::load(vr + L * c), acc[u][c]);
+    for (int d = C * L; d < HD; ++d) tail[d] += scores[key] * vr[d];
+  };
+  for (j = 0; j + 2 <= keys; j += 2) {
+    accumulate(0, j);
+    accumulate(1, j + 1);
   }
-  const __m512 scale_out = _mm512_set1_ps(inv);
-  for (int c = 0; c < C; ++c)
-    _mm512_storeu_ps(out + 16 * c, _mm512_mul_ps(_mm512_add_ps(acc[0][c], acc[1][c]), scale_out));
+  if (j < keys) accumulate(0, j);
+  const Simd::V norm = Simd::broadcast(inv);
+  for (int c = 0; c < C; ++c) Simd::store(out + L * c, Simd::mul(Simd::add(acc[0][c], acc[1][c]), norm));
+  for (int d = C * L; d < HD; ++d) out[d] = tail[d] * inv;
 }
-#endif
 
-/// Appends the task's k and v rows to the cache, then attends. HD is the compile-time head dim,
-/// or Eigen::Dynamic with `head_dim` given at run time.
+/// Appends the task's k and v rows to the cache, then attends. The head dim is a compile-time
+/// value from the model, so a translation unit instantiates only the head dims its models use.
+/// Tiles of several rows go through the one Eigen GEMM kernel the linear layers use.
 template <int HD>
-void attend(const AttentionTask& t, int head_dim) {
-  const int hd = HD == Eigen::Dynamic ? head_dim : HD;
+void attend(const AttentionTask& t) {
   for (int i = 0; i < t.count; ++i) {
     const float* src = t.qkv + i * t.qkv_stride;
-    std::memcpy(t.k + std::size_t(t.begin + i) * hd, src + hd, hd * sizeof(float));
-    std::memcpy(t.v + std::size_t(t.begin + i) * hd, src + 2 * hd, hd * sizeof(float));
+    std::memcpy(t.k + std::size_t(t.begin + i) * HD, src + HD, HD * sizeof(float));
+    std::memcpy(t.v + std::size_t(t.begin + i) * HD, src + 2 * HD, HD * sizeof(float));
   }
-  using Rows = Eigen::Matrix<float, Eigen::Dynamic, HD, Eigen::RowMajor>;
-  using Scores = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   for (int i0 = 0; i0 < t.count; i0 += kAttentionRowTile) {
     const int rows = std::min(kAttentionRowTile, t.count - i0);
     const int keys = t.begin + i0 + rows;  // what the tile's last row sees
-    const Eigen::Map<const Rows, Eigen::Unaligned, Eigen::OuterStride<>> q(t.qkv + i0 * t.qkv_stride, rows, hd,
-                                                                           Eigen::OuterStride<>(t.qkv_stride));
-    const Eigen::Map<const Rows> k(t.k, keys, hd), v(t.v, keys, hd);
-    Eigen::Map<Scores> s(attention_scratch(std::size_t(rows) * keys), rows, keys);
-    Eigen::Map<Rows, Eigen::Unaligned, Eigen::OuterStride<>> out(t.out + i0 * t.out_stride, rows, hd,
-                                                                 Eigen::OuterStride<>(t.out_stride));
-    if (rows == 1) {  // decode: two matrix-vector passes over the stream
-#if defined(__AVX512F__)
-      if constexpr (HD != Eigen::Dynamic && HD % 16 == 0) {
-        attend_decode_row<HD>(t.qkv + i0 * t.qkv_stride, t.k, t.v, keys, t.scale, s.data(), t.out + i0 * t.out_stride);
-        continue;
-      }
-#endif
-      auto row = s.row(0);
-      row.noalias() = q.row(0) * k.transpose();
-      const float max = row.maxCoeff();
-      row = ((row.array() - max) * t.scale).exp();
-      const float inv = 1.0f / row.sum();
-      out.row(0).noalias() = (row * v) * inv;
+    const float* q = t.qkv + i0 * t.qkv_stride;
+    float* out = t.out + i0 * t.out_stride;
+    float* scores = attention_scratch(std::size_t(rows) * keys);
+    if (rows == 1) {  // decode: one pass over each of the K and V streams
+      attend_decode_row<HD>(q, t.k, t.v, keys, t.scale, scores, out);
       continue;
     }
-    s.noalias() = q * k.transpose();
+    const MatrixView<const float> k = contiguous_view<const float>(t.k, keys, HD), v = contiguous_view<const float>(t.v, keys, HD);
+    const MatrixView<float> s = contiguous_view(scores, rows, keys);
+    std::fill_n(scores, std::size_t(rows) * keys, 0.0f);
+    gemm_accumulate<true>(MatrixView<const float>{q, rows, HD, t.qkv_stride}, k, s);
     for (int i = 0; i < rows; ++i) {
       const int visible = t.begin + i0 + i + 1;  // causal: the row's own cache index and before
-      auto row = s.row(i);
+      Eigen::Map<Eigen::ArrayXf> row(s.row(i), keys);
       const float max = row.head(visible).maxCoeff();
-      row.head(visible) = ((row.head(visible).array() - max) * t.scale).exp();
+      row.head(visible) = ((row.head(visible) - max) * t.scale).exp();
       row.head(visible) *= 1.0f / row.head(visible).sum();
       row.tail(keys - visible).setZero();
     }
-    out.noalias() = s * v;
-  }
-}
-
-/// Head dims compiled as fixed-size kernels (the paper's 32, 64, 128, plus 16 and 48); any other
-/// head dim runs the dynamic-size kernel.
-inline void attend(const AttentionTask& t, int head_dim) {
-  switch (head_dim) {
-    case 16: return attend<16>(t, head_dim);
-    case 32: return attend<32>(t, head_dim);
-    case 48: return attend<48>(t, head_dim);
-    case 64: return attend<64>(t, head_dim);
-    case 128: return attend<128>(t, head_dim);
-    default: return attend<Eigen::Dynamic>(t, head_dim);
+    const MatrixView<float> o{out, rows, HD, t.out_stride};
+    for (int i = 0; i < rows; ++i) std::fill_n(o.row(i), HD, 0.0f);
+    gemm_accumulate<false>(MatrixView<const float>(s), v, o);
   }
 }
 

@@ -193,7 +193,7 @@ struct BasicEigenBackend {
     auto out = map(y.cols_slice(c0, count));
     const auto weight = w.weight.view().rows_slice(c0, count);
     const bool accumulate = epilogue == Epilogue::kAccumulate;
-    if (x.rows <= eigen_detail::kSmallGemmMaxRows && (kBf16 || BLOCKFORMER_SMALL_GEMM_SIMD)) {
+    if (x.rows <= eigen_detail::kSmallGemmMaxRows && (kBf16 || BLOCKFORMER_EIGEN_SIMD)) {
       // Few rows (decode): stream W once, unpacked, with register-blocked dot products.
       eigen_detail::small_gemm(x, weight, y.cols_slice(c0, count), accumulate);
     } else {
@@ -211,11 +211,11 @@ struct BasicEigenBackend {
             float* dst = scratch.data() + std::size_t(r) * weight.cols;
             for (int k = 0; k < weight.cols; ++k) dst[k] = io::bf16_to_float(src[k]);
           }
-          eigen_detail::gemm_accumulate(x, contiguous_view<const float>(scratch.data(), rows, weight.cols),
+          eigen_detail::gemm_accumulate<true>(x, contiguous_view<const float>(scratch.data(), rows, weight.cols),
                                         y.cols_slice(c0 + r0, rows));
         }
       } else {
-        eigen_detail::gemm_accumulate(x, weight, y.cols_slice(c0, count));
+        eigen_detail::gemm_accumulate<true>(x, weight, y.cols_slice(c0, count));
       }
     }
     if (!w.bias.empty()) {
@@ -268,9 +268,11 @@ struct BasicEigenBackend {
     }
   }
 
+  template <int HeadDim>
   static void attention(MatrixView<const float> qkv, KvCache& cache, int layer,
                         const RaggedBatch& batch, MatrixView<float> y, AttentionShape shape) {
-    const int hd = shape.head_dim, heads = shape.heads, sequences = batch.sequences();
+    constexpr int hd = HeadDim;
+    const int heads = shape.heads, sequences = batch.sequences();
     const float scale = 1.0f / std::sqrt(float(hd));
     double work = 0;  // multiply-adds, to decide whether threads pay off
     for (int s = 0; s < sequences; ++s) {
@@ -286,7 +288,7 @@ struct BasicEigenBackend {
                                           cache.k(layer, slot, h), cache.v(layer, slot, h),
                                           y.row(first) + std::size_t(h) * hd, y.stride,
                                           batch.row_begin[s + 1] - first, batch.cache_begin[s], scale};
-      eigen_detail::attend(t, hd);
+      eigen_detail::attend<HeadDim>(t);
     }
   }
 

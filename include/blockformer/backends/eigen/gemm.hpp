@@ -7,6 +7,7 @@
 // decode loop allocation-free after the first step.
 #include <Eigen/Core>
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "blockformer/tensor.hpp"
@@ -32,19 +33,23 @@ class ThreadBlocking : public Eigen::internal::level3_blocking<float, float> {
   }
 };
 
-/// y += x W^T for x [M, K] and W [N, K] row-major (both with row strides), y [M, N].
-inline void gemm_accumulate(MatrixView<const float> x, MatrixView<const float> w, MatrixView<float> y) {
+/// y += x W^T for W [N, K] (linear layers, q K^T), or y += x W for W [K, N] (P V, `TransposedW`
+/// false); x [M, K] and W row-major with row strides, y [M, N]. A template so that only
+/// translation units that multiply instantiate Eigen's GEMM kernels.
+template <bool TransposedW, class T>
+void gemm_accumulate(MatrixView<const T> x, MatrixView<const T> w, MatrixView<T> y) {
+  static_assert(std::is_same_v<T, float>, "the packing blocks are float");
   using Index = Eigen::Index;
+  constexpr int kWOrder = TransposedW ? Eigen::ColMajor : Eigen::RowMajor;
   if (x.rows == 1) {  // a matrix-vector product: Eigen's gemv streams W without packing it
-    using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    const Eigen::Map<const RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>> wm(w.data, w.rows, w.cols,
-                                                                                Eigen::OuterStride<>(w.stride));
-    Eigen::Map<Eigen::RowVectorXf>(y.data, y.cols).noalias() +=
-        Eigen::Map<const Eigen::RowVectorXf>(x.data, x.cols) * wm.transpose();
+    using WMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, kWOrder>;
+    const Index n = y.cols, k = x.cols;
+    const Eigen::Map<const WMatrix, Eigen::Unaligned, Eigen::OuterStride<>> wm(w.data, k, n, Eigen::OuterStride<>(w.stride));
+    Eigen::Map<Eigen::RowVectorXf>(y.data, y.cols).noalias() += Eigen::Map<const Eigen::RowVectorXf>(x.data, x.cols) * wm;
     return;
   }
   ThreadBlocking blocking(y.cols, y.rows, x.cols);
-  Eigen::internal::general_matrix_matrix_product<Index, float, Eigen::RowMajor, false, float, Eigen::ColMajor, false,
+  Eigen::internal::general_matrix_matrix_product<Index, float, Eigen::RowMajor, false, float, kWOrder, false,
                                                  Eigen::RowMajor, 1>::run(y.rows, y.cols, x.cols, x.data, x.stride,
                                                                           w.data, w.stride, y.data, 1, y.stride, 1.0f,
                                                                           blocking);
