@@ -5,6 +5,8 @@
 # format dictionary. Exits non-zero on any finding (crash, sanitizer report, leak, timeout, OOM); the
 # reproducer is left in build-fuzz/artifacts/. Prints each fuzzer's execution count.
 #   FUZZ_SECONDS  seconds per fuzzer (default 30)
+#   FUZZ_TOKENIZER_SECONDS  seconds for tokenizer_fuzz (default 20, which keeps its build plus run near a
+#                 minute of CI time)
 #   CXX_CLANG     the clang++ to use (default: clang++-14, else clang++)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,21 +21,27 @@ fi
 # OpenMP off: the harnesses measure the parser and loader, and one thread keeps executions deterministic.
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER="$clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DBUILD_TESTING=OFF -DBLOCKFORMER_BENCH=OFF -DBLOCKFORMER_CUDA=OFF -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON >/dev/null
-cmake --build build-fuzz -j 2 --target safetensors_fuzz checkpoint_fuzz
+cmake --build build-fuzz -j 2 --target safetensors_fuzz checkpoint_fuzz tokenizer_fuzz
 
 mkdir -p build-fuzz/artifacts
 status=0
 summary=()
-for fuzzer in safetensors_fuzz checkpoint_fuzz; do
+for fuzzer in safetensors_fuzz checkpoint_fuzz tokenizer_fuzz; do
   name="${fuzzer%_fuzz}"
+  dict=fuzz/safetensors.dict
+  run_seconds="$seconds"
+  if [ "$name" = tokenizer ]; then
+    dict=fuzz/tokenizer.dict
+    run_seconds="${FUZZ_TOKENIZER_SECONDS:-20}"
+  fi
   work="build-fuzz/corpus/$name"  # new inputs land here; the in-repo seeds stay untouched
   mkdir -p "$work"
   seeds=("fuzz/corpus/$name")
   [ "$name" = checkpoint ] && seeds+=(fuzz/corpus/safetensors)  # broken files are good loader inputs too
   log="build-fuzz/$fuzzer.log"
-  echo "fuzz: running $fuzzer for ${seconds}s"
+  echo "fuzz: running $fuzzer for ${run_seconds}s"
   rc=0
-  "build-fuzz/fuzz/$fuzzer" -dict=fuzz/safetensors.dict -max_total_time="$seconds" -timeout=10 \
+  "build-fuzz/fuzz/$fuzzer" -dict="$dict" -max_total_time="$run_seconds" -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 \
     -artifact_prefix="build-fuzz/artifacts/$fuzzer-" "$work" "${seeds[@]}" >"$log" 2>&1 || rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -43,7 +51,7 @@ for fuzzer in safetensors_fuzz checkpoint_fuzz; do
     ls -l build-fuzz/artifacts >&2 || true
     status=1
   fi
-  summary+=("$fuzzer: ${runs:-?} executions in ${seconds}s, exit $rc")
+  summary+=("$fuzzer: ${runs:-?} executions in ${run_seconds}s, exit $rc")
 done
 printf 'fuzz: %s\n' "${summary[@]}"
 exit "$status"

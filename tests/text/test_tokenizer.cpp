@@ -233,6 +233,11 @@ TEST_CASE("tokenizer load: bad files are rejected with the culprit named") {
   }
   {
     nlohmann::json json = tiny_json();
+    json["model"]["vocab"]["far"] = 1000000;
+    expect(json, "model.vocab has 13 tokens but an id as large as 1000000");
+  }
+  {
+    nlohmann::json json = tiny_json();
     json["model"]["vocab"]["a"] = -1;
     expect(json, "model.vocab[\"a\"] must be a token id");
   }
@@ -263,6 +268,8 @@ TEST_CASE("tokenizer load: bad files are rejected with the culprit named") {
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("malformed JSON at byte 101") != std::string::npos);
   }
+  CHECK_THROWS_WITH_AS((void)Tokenizer::from_json(R"({"model": {"vocab": {"a": 1E99999}}})"),
+                       doctest::Contains("malformed JSON: "), Error);  // fuzzer finding: nlohmann's out_of_range
   CHECK_THROWS_WITH_AS((void)Tokenizer::load(kData / "no-such-tokenizer.json"),
                        doctest::Contains("cannot open tokenizer file"), Error);
 }

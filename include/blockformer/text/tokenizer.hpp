@@ -166,6 +166,8 @@ class Tokenizer {
       root = nlohmann::json::parse(json);
     } catch (const nlohmann::json::parse_error& e) {
       reader.fail("malformed JSON at byte " + std::to_string(e.byte) + ": " + e.what());
+    } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+      reader.fail(std::string("malformed JSON: ") + e.what());
     }
     if (!root.is_object()) reader.fail("the top level must be a JSON object");
     Tokenizer tokenizer;
@@ -351,8 +353,20 @@ class Tokenizer {
     ignore_merges_ = reader.boolean(model, "ignore_merges", false, "model.");
 
     const nlohmann::json& vocab = reader.object(model, "vocab", "model.");
+    std::size_t largest_id = 0;
     for (const auto& [token, value] : vocab.items()) {
-      const Token id = reader.id(value, "model.vocab[\"" + token + "\"]");
+      largest_id = std::max(largest_id, static_cast<std::size_t>(reader.id(value, "model.vocab[\"" + token + "\"]")));
+    }
+    // The id tables are sized by the largest id, which comes from an untrusted file: real vocabularies are
+    // dense, so an id far beyond the token count is refused rather than allocated for.
+    if (largest_id >= 2 * vocab.size() + 1024) {
+      reader.fail("model.vocab has " + std::to_string(vocab.size()) + " tokens but an id as large as " +
+                  std::to_string(largest_id));
+    }
+    tokens_.resize(vocab.empty() ? 0 : largest_id + 1);
+    known_.resize(tokens_.size(), false);
+    for (const auto& [token, value] : vocab.items()) {
+      const auto id = static_cast<Token>(value.get<std::uint64_t>());
       place_token(id, token, reader);
       vocab_.emplace(token, id);
     }
@@ -361,7 +375,9 @@ class Tokenizer {
     if (merges == model.end()) reader.fail("model.merges is missing");
     if (!merges->is_array()) reader.fail("model.merges must be an array");
     for (std::size_t rank = 0; rank < merges->size(); ++rank) {
-      const auto [left, right] = merge_pair((*merges)[rank], rank, reader);
+      const std::pair<std::string, std::string> pair = merge_pair((*merges)[rank], rank, reader);
+      const std::string& left = pair.first;  // not structured bindings: clang 14 cannot capture those
+      const std::string& right = pair.second;
       const auto where = [&] { return "model.merges[" + std::to_string(rank) + "] (\"" + left + " " + right + "\")"; };
       const Token left_id = vocab_id(left, where, reader);
       const Token right_id = vocab_id(right, where, reader);
@@ -408,14 +424,6 @@ class Tokenizer {
 
   void place_token(Token id, const std::string& token, const detail::JsonReader& reader) {
     const auto index = static_cast<std::size_t>(id);
-    if (index >= tokens_.size()) {
-      // Ids come from an untrusted file: grow by what the file holds, not by what an id claims.
-      if (index > 4 * (tokens_.size() + 1024) + 16 * 1024 * 1024) {
-        reader.fail("token id " + std::to_string(id) + " of \"" + token + "\" is implausibly large");
-      }
-      tokens_.resize(index + 1);
-      known_.resize(index + 1, false);
-    }
     if (known_[index]) {
       reader.fail("duplicate id " + std::to_string(id) + ": \"" + tokens_[index] + "\" and \"" + token + "\"");
     }
