@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The decode loop allocates nothing: with a session sized up front, generating 4x more tokens
-// performs exactly as many heap allocations (the per-call ones: results, samplers, prompts).
+// performs exactly as many heap allocations (the per-call ones: results, samplers, prompts), with
+// penalties, logit bias, banned ids, stop ids and log-probabilities on.
 #include <atomic>
 #include <cstdlib>
 
@@ -37,9 +38,18 @@ using namespace blockformer;
 namespace {
 template <class Model>
 long allocations_for(const Model& model, typename Model::Session& session, int new_tokens) {
-  std::vector<Request> requests{{{5, 9, 13, 200, 31}, new_tokens, {.temperature = 0.7f, .top_k = 20, .seed = 1}},
-                                {{7, 8}, new_tokens},
-                                {{40, 41, 42, 43, 44, 45, 46, 47, 48}, new_tokens, {.temperature = 1.0f, .top_p = 0.9f}}};
+  // Sequence 0 uses every logits processor and records top-5 log-probabilities (its stop ids are
+  // banned, so it runs to new_tokens and still checks them every step); sequence 1 is greedy with a
+  // windowed penalty, a vocab limit and log-probabilities; sequence 2 is plain sampling.
+  std::vector<Request> requests{
+      {.prompt = {5, 9, 13, 200, 31}, .max_new_tokens = new_tokens,
+       .sampling = {.temperature = 0.7f, .top_k = 20, .seed = 1, .repetition_penalty = 1.3f, .frequency_penalty = 0.4f,
+                    .presence_penalty = 0.2f, .logit_bias = {{7, 1.5f}, {9, -2.0f}}, .banned_ids = {1, 2, 3}},
+       .stop_ids = {1, 2}, .top_logprobs = 5},
+      {.prompt = {7, 8}, .max_new_tokens = new_tokens,
+       .sampling = {.repetition_penalty = 1.2f, .presence_penalty = 0.5f, .penalty_last_n = 8, .vocab_limit = 500},
+       .logprobs = true},
+      {{40, 41, 42, 43, 44, 45, 46, 47, 48}, new_tokens, {.temperature = 1.0f, .top_p = 0.9f}}};
   const long probe = g_allocations.load();
   std::free(std::malloc(64));  // the counter must see plain malloc, or this test proves nothing
   REQUIRE(g_allocations.load() == probe + 1);

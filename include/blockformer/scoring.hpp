@@ -4,12 +4,17 @@
 #include <algorithm>
 #include <cmath>
 #include <span>
+#include <string>
+#include <vector>
 
+#include "blockformer/error.hpp"
+#include "blockformer/sampling.hpp"  // detail::check_token
 #include "blockformer/tensor.hpp"
 
 namespace blockformer {
 
-/// Sum of -log p(token | context) over the tokens the model predicts, and how many those were.
+/// Sum of -log p(token | context) over the tokens the model predicts, and how many those were
+/// (at least 1: score() refuses a sequence too short to predict anything).
 struct SequenceScore {
   double nll = 0.0;
   int tokens = 0;
@@ -18,6 +23,23 @@ struct SequenceScore {
 };
 
 namespace detail {
+/// Rejects, before any compute, what score() cannot score, naming the sequence as the caller indexes
+/// it: an empty one, an id outside the vocab, or fewer than `min_tokens` tokens, where nothing would
+/// be predicted (0 tokens scored, perplexity 1). `context_only` says which leading tokens are context.
+inline void check_scorable(std::span<const std::vector<Token>> sequences, int vocab, std::size_t min_tokens,
+                           const std::string& context_only) {
+  for (std::size_t s = 0; s < sequences.size(); ++s) {
+    const std::vector<Token>& sequence = sequences[s];
+    if (sequence.empty()) throw Error("sequence " + std::to_string(s) + " is empty");
+    for (std::size_t i = 0; i < sequence.size(); ++i)
+      check_token(sequence[i], vocab, "sequence[" + std::to_string(s) + "][" + std::to_string(i) + "]");
+    if (sequence.size() < min_tokens)
+      throw Error("score: sequence " + std::to_string(s) + " has " + std::to_string(sequence.size()) +
+                  (sequence.size() == 1 ? " token" : " tokens") + "; at least " + std::to_string(min_tokens) +
+                  " are needed, as " + context_only + " is context only and nothing would be scored");
+  }
+}
+
 /// -log softmax(logits)[target], accumulated in double.
 inline double token_nll(std::span<const float> logits, Token target) {
   const float max = *std::max_element(logits.begin(), logits.end());
