@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Access to the golden fixtures in tests/data (copied from shared/fixtures; see FIXTURES.md).
+// Access to the golden fixtures in tests/data (described in tests/data/FIXTURES.md).
 #include <blockformer/eigen.hpp>
 #include <doctest/doctest.h>
 
 #include "safetensors_builder.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,21 @@ inline const blockformer::io::SafetensorsFile& cases(const std::string& model) {
   return model == "block_tiny" ? block : vanilla;
 }
 
+/// The shape of a tensor in a fixture's cases file. Tests take batch sizes and lengths from here, not
+/// from FIXTURES.md, so the files can be swapped for another model of the same architecture.
+inline std::vector<std::uint64_t> shape(const std::string& model, const std::string& name) {
+  const auto* tensor = cases(model).find(name);
+  REQUIRE_MESSAGE(tensor != nullptr, model << " cases.safetensors has no tensor '" << name << "'");
+  return tensor->shape;
+}
+
+/// The number of rows of the fixture's teacher-forced input_ids [B, N].
+inline int batch(const std::string& model) {
+  const auto ids = shape(model, "input_ids");
+  REQUIRE(ids.size() == 2);
+  return int(ids[0]);
+}
+
 inline std::vector<blockformer::Token> tokens(const std::string& model, const std::string& name) {
   const auto ids = blockformer::io::read_i64(cases(model).view(), name);
   return {ids.begin(), ids.end()};
@@ -56,11 +72,13 @@ inline std::vector<blockformer::test::BuilderTensor> checkpoint_tensors(const st
   return out;
 }
 
-/// The fixture's three greedy-generation cases: prompt i, generating up to gen_total_length.
+/// The fixture's greedy-generation cases (one per gen_prompt_lengths entry): prompt i, generating up to
+/// gen_total_length.
 inline std::vector<blockformer::Request> generation_requests(const std::string& model) {
   std::vector<blockformer::Request> requests;
   const int total = tokens(model, "gen_total_length")[0];
-  for (int i = 0; i < 3; ++i) {
+  const int count = int(shape(model, "gen_prompt_lengths").at(0));
+  for (int i = 0; i < count; ++i) {
     auto prompt = tokens(model, "gen" + std::to_string(i) + "_prompt");
     const int new_tokens = total - int(prompt.size());
     requests.push_back(blockformer::Request{std::move(prompt), new_tokens});

@@ -83,7 +83,7 @@ TEST_CASE("linear kernels: bf16 weights, every row count, output and input tail"
 
 TEST_CASE("bf16 backend: bf16 checkpoint reproduces logits_bf16_weights and stays near fp32") {
   const auto model = BlockTinyBf16::load(fixtures::path("block_tiny/model_bf16.safetensors"));
-  const auto logits = model.forward(fixtures::tokens("block_tiny", "input_ids"), 2);
+  const auto logits = model.forward(fixtures::tokens("block_tiny", "input_ids"), fixtures::batch("block_tiny"));
   const double exact = fixtures::max_abs_diff(logits, fixtures::floats("block_tiny", "logits_bf16_weights"));
   const double vs_fp32 = fixtures::max_abs_diff(logits, fixtures::floats("block_tiny", "logits"));
   MESSAGE("bf16 backend vs logits_bf16_weights " << exact << ", vs fp32 logits " << vs_fp32);
@@ -96,7 +96,7 @@ TEST_CASE("bf16 backend: an fp32 checkpoint rounded at load stays within the bf1
   // make_linear / make_embedding round to nearest even as model_bf16.safetensors was made, but
   // biases and layer norms stay fp32 here (bf16 in that file), so this is not the 1e-4 check.
   const auto model = BlockTinyBf16::load(fixtures::path("block_tiny/model.safetensors"));
-  const auto logits = model.forward(fixtures::tokens("block_tiny", "input_ids"), 2);
+  const auto logits = model.forward(fixtures::tokens("block_tiny", "input_ids"), fixtures::batch("block_tiny"));
   const double vs_fp32 = fixtures::max_abs_diff(logits, fixtures::floats("block_tiny", "logits"));
   const double vs_bf16 = fixtures::max_abs_diff(logits, fixtures::floats("block_tiny", "logits_bf16_weights"));
   MESSAGE("fp32 checkpoint in the bf16 backend: vs fp32 logits " << vs_fp32 << ", vs logits_bf16_weights " << vs_bf16);

@@ -36,13 +36,20 @@ TEST_CASE("config: the authors' head and FFN autofill") {
   CHECK(presets::block_main_b4_1_2b.token_decoder.rotary_dims == 32);
 }
 
-TEST_CASE("config: vanilla presets are the Pythia shapes") {
+TEST_CASE("config: vanilla presets are the Pythia shapes, vanilla_31 the authors' cut-down pythia-410m") {
   // Pythia-70m/160m/410m report 70.4M, 162.3M, 405.3M parameters (untied embed_in and embed_out).
   CHECK(millions(presets::vanilla_70.parameters()) == doctest::Approx(70.4).epsilon(0.003));
   CHECK(millions(presets::vanilla_160.parameters()) == doctest::Approx(162.3).epsilon(0.003));
   CHECK(millions(presets::vanilla_410.parameters()) == doctest::Approx(405.3).epsilon(0.003));
-  CHECK(presets::vanilla_31.decoder.ffn == 4096);
   CHECK(presets::vanilla_410.decoder.rotary_dims == 16);
+  // The authors' conf/trainer/vanilla_31.yaml (github.com/itsnamgyu/block-transformer): pythia-410m-deduped
+  // with num_hidden_layers 6, num_attention_heads 8, hidden_size 256; intermediate_size is not overridden,
+  // so it stays 410m's 4096, not the 4 x width a Pythia-shaped model would have.
+  CHECK(presets::vanilla_31.decoder.layers == 6);
+  CHECK(presets::vanilla_31.decoder.heads == 8);
+  CHECK(presets::vanilla_31.decoder.width == 256);
+  CHECK(presets::vanilla_31.decoder.ffn == presets::vanilla_410.decoder.ffn);
+  CHECK(presets::vanilla_31.decoder.ffn == 4096);
 }
 
 TEST_CASE("config: printable and comparable") {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// BAD_INPUTS.md rows not covered elsewhere: G2 (ids in the tokenizer gap are valid), G9 (a throwing callback
+// docs/bad_inputs.md rows not covered elsewhere: G2 (ids in the tokenizer gap are valid), G9 (a throwing callback
 // propagates and leaves the session usable), C6 (special ids at the vocab boundary), and sampling guards
 // found while hardening (temperatures so small that logits / temperature overflow).
+#include <algorithm>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -31,21 +32,56 @@ std::vector<Request> gap_requests() {
   return {{{kTokenizerSize, kPythiaVocab - 1, 5}, 6}, {gap, 5, {.temperature = 1.0f, .seed = 3}, kPythiaVocab - 1}};
 }
 
+/// A finished request is its prompt, unchanged, then max_new_tokens tokens, or fewer ending in its eos.
+void check_prompt_and_length(const Request& r, const Generation& g) {
+  REQUIRE(g.tokens.size() >= r.prompt.size());
+  CHECK(std::equal(r.prompt.begin(), r.prompt.end(), g.tokens.begin()));
+  const std::size_t full = r.prompt.size() + std::size_t(r.max_new_tokens);
+  if (g.stop == Generation::Stop::kEos) {
+    REQUIRE(r.eos.has_value());
+    CHECK(g.tokens.size() <= full);
+    CHECK(g.tokens.back() == *r.eos);
+  } else {
+    CHECK(g.stop == Generation::Stop::kLength);
+    CHECK(g.tokens.size() == full);
+  }
+}
+
 template <class Model>
 void check_gap_ids(const Model& model) {
   const auto requests = gap_requests();
   const auto out = model.generate(requests);
-  REQUIRE(out.size() == 2);
-  for (const auto& g : out)
-    for (Token t : g.tokens) CHECK((t >= 0 && t < kPythiaVocab));
-  CHECK(out[0].tokens.size() == requests[0].prompt.size() + 6);
-  // Scoring and teacher-forced logits accept them too.
-  const std::vector<std::vector<Token>> sequences{requests[1].prompt};
-  CHECK(std::isfinite(model.score(sequences)[0].nll));
+  REQUIRE(out.size() == requests.size());
+  for (std::size_t s = 0; s < requests.size(); ++s) {
+    CAPTURE(s);
+    check_prompt_and_length(requests[s], out[s]);
+    CHECK(model.generate(std::span(&requests[s], 1))[0].tokens == out[s].tokens);
+  }
+  CHECK(out[0].stop == Generation::Stop::kLength);  // no eos: exactly prompt + 6
+  // Each gap id has its own embedding row: a loader or embedder that clamped or wrapped ids at the
+  // tokenizer size would give these two sequences the same likelihood.
+  const std::vector<std::vector<Token>> sequences{{kPythiaVocab - 1, 5, 6, 7}, {kTokenizerSize, 5, 6, 7}, requests[1].prompt};
+  const auto scores = model.score(sequences);
+  REQUIRE(scores.size() == sequences.size());
+  for (const auto& score : scores) CHECK(std::isfinite(score.nll));
+  CHECK(scores[0].nll != scores[1].nll);
   // One past the embedding is still out of range, named with the model's vocab.
   std::vector<Request> bad = requests;
   bad[0].prompt[1] = kPythiaVocab;
   CHECK(fixtures::error_of([&] { model.generate(bad); }).find("prompt[0][1]: token id 50304 out of range [0, 50304)") != std::string::npos);
+}
+
+/// An eos id is honoured: the result is the same request without eos, cut after its first generated eos.
+template <class Model>
+void check_eos_cut(const Model& model, const Request& r) {
+  Request without = r;
+  without.eos.reset();
+  const auto full = model.generate(std::span(&without, 1))[0].tokens;
+  REQUIRE(full.size() == r.prompt.size() + std::size_t(r.max_new_tokens));
+  const auto eos_at = std::find(full.begin() + std::ptrdiff_t(r.prompt.size()), full.end(), *r.eos);
+  const auto got = model.generate(std::span(&r, 1))[0];
+  CHECK(got.tokens == std::vector<Token>(full.begin(), eos_at == full.end() ? full.end() : eos_at + 1));
+  CHECK(got.stop == (eos_at == full.end() ? Generation::Stop::kLength : Generation::Stop::kEos));
 }
 
 template <class Model>
@@ -53,6 +89,7 @@ void check_throwing_callback(const Model& model) {
   std::vector<Request> requests{{{1, 2, 3, 4, 5}, 10}, {{7, 8}, 12, {.temperature = 0.9f, .top_k = 30, .seed = 4}}, {{9}, 8}};
   auto session = model.make_session(3, 32);
   const auto expected = model.generate(session, requests);
+  for (std::size_t s = 0; s < requests.size(); ++s) check_prompt_and_length(requests[s], expected[s]);
   struct Boom : std::runtime_error {
     using std::runtime_error::runtime_error;
   };
@@ -104,8 +141,8 @@ TEST_CASE("hardening: C6 special token ids at or beyond the vocab are named") {
   requests[0].eos = Token(-1);
   CHECK(fixtures::error_of([&] { vanilla.generate(requests); }).find("request 0 eos: token id -1 out of range") != std::string::npos);
   requests[0].eos = Token(511);  // the last row is a valid eos
-  CHECK(block.generate(requests)[0].tokens.size() >= 4);
-  CHECK(vanilla.generate(requests)[0].tokens.size() >= 4);
+  check_eos_cut(block, requests[0]);
+  check_eos_cut(vanilla, requests[0]);
   // Nothing was computed for a rejected batch: the error comes before any sequence, even a valid one first.
   std::vector<Request> mixed{{{1, 2}, 3}, {{4}, 3, {}, Token(600)}};
   int calls = 0;

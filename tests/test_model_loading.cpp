@@ -9,7 +9,7 @@ using blockformer::test::BuilderTensor;
 
 namespace {
 std::vector<float> block_logits(const fixtures::BlockTiny& model) {
-  return model.forward(fixtures::tokens("block_tiny", "input_ids"), 2);
+  return model.forward(fixtures::tokens("block_tiny", "input_ids"), fixtures::batch("block_tiny"));
 }
 }  // namespace
 

@@ -88,12 +88,12 @@ void check_concurrent_sessions(const Model& model, const std::vector<Token>& for
 
 TEST_CASE("threads: sessions on one shared block model from several threads equal the single-threaded run") {
   const auto& model = fixtures::block_tiny();
-  check_concurrent_sessions(model, fixtures::tokens("block_tiny", "input_ids"), 2);
+  check_concurrent_sessions(model, fixtures::tokens("block_tiny", "input_ids"), fixtures::batch("block_tiny"));
 }
 
 TEST_CASE("threads: sessions on one shared vanilla model from several threads equal the single-threaded run") {
   const auto& model = fixtures::vanilla_tiny();
-  check_concurrent_sessions(model, fixtures::tokens("vanilla_tiny", "input_ids"), 2);
+  check_concurrent_sessions(model, fixtures::tokens("vanilla_tiny", "input_ids"), fixtures::batch("vanilla_tiny"));
 }
 
 TEST_CASE("threads: both models generate concurrently, each thread with its own session") {

@@ -36,7 +36,8 @@ inline constexpr BlockConfig block_main_b4_300 = block_main(12, 1024);
 inline constexpr BlockConfig block_main_b4_800 = block_main(8, 2048);
 inline constexpr BlockConfig block_main_b4_1_2b = block_main(12, 2048);
 
-/// Pythia-shaped vanilla GPT-NeoX (heads given explicitly: no autofill for vanilla models).
+/// A vanilla GPT-NeoX on Pythia's base config (vocab 50304, rotary 25% of head_dim). Heads and FFN are
+/// given explicitly: the authors' autofill (util/config.py) applies to block models only.
 constexpr VanillaConfig pythia(int layers, int width, int heads, int ffn) {
   return VanillaConfig{.vocab = 50304,
                        .max_positions = 2048,
@@ -47,12 +48,15 @@ constexpr VanillaConfig pythia(int layers, int width, int heads, int ffn) {
                                                 .rotary_dims = width / heads / 4}};
 }
 
+// vanilla_70/160/410 are Pythia-70m/160m/410m unchanged. vanilla_31 is no Pythia model: the authors'
+// conf/trainer/vanilla_31.yaml (github.com/itsnamgyu/block-transformer) takes pythia-410m-deduped and
+// overrides only layers 6, heads 8 and width 256, so the FFN keeps 410m's 4096 (16 x width, not 4 x).
 inline constexpr VanillaConfig vanilla_31 = pythia(6, 256, 8, 4096);
 inline constexpr VanillaConfig vanilla_70 = pythia(6, 512, 8, 2048);
 inline constexpr VanillaConfig vanilla_160 = pythia(12, 768, 12, 3072);
 inline constexpr VanillaConfig vanilla_410 = pythia(24, 1024, 16, 4096);
 
-/// shared/fixtures/block_tiny: vocab 512, L 4, e 32, R 2, two 2-layer decoders of width 128.
+/// tests/data/block_tiny (tests/data/FIXTURES.md): vocab 512, L 4, e 32, R 2, two 2-layer decoders of width 128.
 inline constexpr BlockConfig block_tiny{
     .vocab = 512,
     .max_positions = 2048,
@@ -62,7 +66,7 @@ inline constexpr BlockConfig block_tiny{
     .block_decoder = {.layers = 2, .width = 128, .heads = 4, .ffn = 512, .rotary_dims = 8},
     .token_decoder = {.layers = 2, .width = 128, .heads = 4, .ffn = 512, .rotary_dims = 8}};
 
-/// shared/fixtures/vanilla_tiny: vocab 512, 2 layers of width 128, 4 heads.
+/// tests/data/vanilla_tiny (tests/data/FIXTURES.md): vocab 512, 2 layers of width 128, 4 heads.
 inline constexpr VanillaConfig vanilla_tiny{
     .vocab = 512,
     .max_positions = 2048,
