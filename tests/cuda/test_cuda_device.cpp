@@ -40,18 +40,6 @@ std::vector<float> normal(std::size_t n, std::mt19937& rng, float stddev = 1.0f)
   return v;
 }
 
-
-std::vector<Request> fixture_requests(const std::string& model) {
-  std::vector<Request> requests;
-  const int total = fixtures::tokens(model, "gen_total_length")[0];
-  for (int i = 0; i < 3; ++i) {
-    auto prompt = fixtures::tokens(model, "gen" + std::to_string(i) + "_prompt");
-    const int new_tokens = total - int(prompt.size());
-    requests.push_back(Request{std::move(prompt), new_tokens});
-  }
-  return requests;
-}
-
 void check_close(const char* what, const std::vector<float>& ours, const std::vector<float>& expected, double tol) {
   const double diff = fixtures::max_abs_diff(ours, expected);
   MESSAGE(what << " max abs diff " << diff);
@@ -160,7 +148,8 @@ TEST_CASE("cuda gpu: fixture block_tiny forward stage by stage with fp32 weights
   BLOCKFORMER_REQUIRE_CUDA_DEVICE("fixture block_tiny forward");
   BlockForwardTrace trace;
   const auto logits = cuda_harness::block_tiny_forward(fixtures::path("block_tiny/model.safetensors"),
-                                                       fixtures::tokens("block_tiny", "input_ids"), 2, &trace);
+                                                       fixtures::tokens("block_tiny", "input_ids"),
+                                                       fixtures::batch("block_tiny"), &trace);
   check_close("block_embeddings", trace.block_embeddings, fixtures::floats("block_tiny", "block_embeddings"), kModelTolerance);
   check_close("block_decoder_hidden", trace.block_decoder_hidden, fixtures::floats("block_tiny", "block_decoder_hidden"), kModelTolerance);
   check_close("prefix_embeddings", trace.prefix, fixtures::floats("block_tiny", "prefix_embeddings"), kModelTolerance);
@@ -171,32 +160,41 @@ TEST_CASE("cuda gpu: fixture block_tiny forward stage by stage with fp32 weights
 TEST_CASE("cuda gpu: fixture block_tiny forward with bf16 weights (1e-4)") {
   BLOCKFORMER_REQUIRE_CUDA_DEVICE("fixture block_tiny bf16 weights");
   const auto logits = cuda_harness::block_tiny_forward(fixtures::path("block_tiny/model_bf16.safetensors"),
-                                                       fixtures::tokens("block_tiny", "input_ids"), 2);
+                                                       fixtures::tokens("block_tiny", "input_ids"),
+                                                       fixtures::batch("block_tiny"));
   check_close("logits_bf16_weights", logits, fixtures::floats("block_tiny", "logits_bf16_weights"), kModelTolerance);
 }
 
 TEST_CASE("cuda gpu: fixture vanilla_tiny forward (1e-4)") {
   BLOCKFORMER_REQUIRE_CUDA_DEVICE("fixture vanilla_tiny forward");
   const auto logits = cuda_harness::vanilla_tiny_forward(fixtures::path("vanilla_tiny/model.safetensors"),
-                                                         fixtures::tokens("vanilla_tiny", "input_ids"), 2);
+                                                         fixtures::tokens("vanilla_tiny", "input_ids"),
+                                                         fixtures::batch("vanilla_tiny"));
   check_close("vanilla logits", logits, fixtures::floats("vanilla_tiny", "logits"), kModelTolerance);
 }
 
 TEST_CASE("cuda gpu: fixture greedy generation is exact (block_tiny in both position modes and vanilla_tiny)") {
   BLOCKFORMER_REQUIRE_CUDA_DEVICE("fixture greedy generation");
   const std::string block = fixtures::path("block_tiny/model.safetensors");
-  const auto training = cuda_harness::block_tiny_generate(block, fixture_requests("block_tiny"));
+  const auto block_requests = fixtures::generation_requests("block_tiny");
+  const auto vanilla_requests = fixtures::generation_requests("vanilla_tiny");
+  const auto training = cuda_harness::block_tiny_generate(block, block_requests);
   GenerateOptions authors;
   authors.token_positions = TokenPositions::kAuthorsGenerate;
-  const auto authors_out = cuda_harness::block_tiny_generate(block, fixture_requests("block_tiny"), authors);
-  const auto vanilla = cuda_harness::vanilla_tiny_generate(fixtures::path("vanilla_tiny/model.safetensors"),
-                                                           fixture_requests("vanilla_tiny"));
-  for (int i = 0; i < 3; ++i) {
+  const auto authors_out = cuda_harness::block_tiny_generate(block, block_requests, authors);
+  const auto vanilla = cuda_harness::vanilla_tiny_generate(fixtures::path("vanilla_tiny/model.safetensors"), vanilla_requests);
+  REQUIRE(training.size() == block_requests.size());
+  REQUIRE(authors_out.size() == block_requests.size());
+  REQUIRE(vanilla.size() == vanilla_requests.size());
+  for (std::size_t i = 0; i < block_requests.size(); ++i) {
     CAPTURE(i);
     const std::string n = std::to_string(i);
     CHECK(training[i].tokens == fixtures::tokens("block_tiny", "gen" + n + "_output"));
     CHECK(authors_out[i].tokens == fixtures::tokens("block_tiny", "gen" + n + "_output_authors_generate_positions"));
-    CHECK(vanilla[i].tokens == fixtures::tokens("vanilla_tiny", "gen" + n + "_output"));
+  }
+  for (std::size_t i = 0; i < vanilla_requests.size(); ++i) {
+    CAPTURE(i);
+    CHECK(vanilla[i].tokens == fixtures::tokens("vanilla_tiny", "gen" + std::to_string(i) + "_output"));
   }
 }
 
@@ -206,7 +204,7 @@ TEST_CASE("cuda gpu: batched generation equals one-by-one") {
   for (const std::string model : {"block_tiny", "vanilla_tiny"}) {
     CAPTURE(model);
     const std::string path = fixtures::path(model + "/model.safetensors");
-    const auto requests = fixture_requests(model);
+    const auto requests = fixtures::generation_requests(model);
     auto run = [&](std::span<const Request> r) {
       return model == "block_tiny" ? cuda_harness::block_tiny_generate(path, r) : cuda_harness::vanilla_tiny_generate(path, r);
     };
@@ -221,7 +219,7 @@ TEST_CASE("cuda gpu: batched generation equals one-by-one") {
 TEST_CASE("cuda gpu: cached decoding equals an uncached forward over the output (vanilla_tiny)") {
   BLOCKFORMER_REQUIRE_CUDA_DEVICE("cached == uncached");
   const std::string path = fixtures::path("vanilla_tiny/model.safetensors");
-  const auto requests = fixture_requests("vanilla_tiny");
+  const auto requests = fixtures::generation_requests("vanilla_tiny");
   const auto out = cuda_harness::vanilla_tiny_generate(path, requests);
   constexpr int kV = presets::vanilla_tiny.vocab;
   for (std::size_t i = 0; i < out.size(); ++i) {
