@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# Optional CUDA backend: the INTERFACE target blockformer::cuda (CUDA runtime, cuBLAS, cuBLASLt, CCCL).
+# Optional CUDA backend: the INTERFACE target blockformer::cuda (CUDA runtime, cuBLAS).
 # Included from the top-level CMakeLists.txt before the tests; on by default where nvcc is found
 # and blockformer is the top-level project. Under add_subdirectory / FetchContent it is off unless
 # the parent sets BLOCKFORMER_CUDA=ON: enabling a language and requiring CUDAToolkit is the
@@ -37,11 +37,9 @@ if(BLOCKFORMER_CUDA)
   else()
     target_compile_options(blockformer_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
   endif()
-  target_link_libraries(blockformer_cuda INTERFACE blockformer::blockformer CUDA::cudart CUDA::cublas CUDA::cublasLt)
-  # CUDA 13 keeps the CCCL headers (CUB, Thrust, libcu++) under include/cccl.
-  if(EXISTS "${CUDAToolkit_INCLUDE_DIRS}/cccl")
-    target_include_directories(blockformer_cuda SYSTEM INTERFACE $<BUILD_INTERFACE:${CUDAToolkit_INCLUDE_DIRS}/cccl>)
-  endif()
+  # The backend calls cuBLAS SGEMM and its own kernels; nothing of cuBLASLt or CCCL yet, so
+  # neither is linked (add them with the first kernel that uses them).
+  target_link_libraries(blockformer_cuda INTERFACE blockformer::blockformer CUDA::cudart CUDA::cublas)
   # 554: nvcc notes that MatrixView<const T>'s conversion to itself is never used (harmless).
   target_compile_options(blockformer_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-diag-suppress=554>)
   # Its own export set: blockformerConfig.cmake loads it (and looks for CUDAToolkit) only when

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Writes the fuzzers' seed corpus: valid tiny files (F32/F16/BF16, zero-size, rank 0, every dtype), one
-// reproducer per BAD_INPUTS.md row F1-F16 and F19 (F17 and F18 need files and an index, not one buffer), and
+// reproducer per docs/bad_inputs.md row F1-F16 and F19 (F17 and F18 need files and an index, not one buffer), and
 // valid checkpoints for the fuzz models in each float dtype. The output is committed under fuzz/corpus;
 // re-run `make_corpus fuzz/corpus` after changing the fuzz models.
 #include "fuzz_models.hpp"
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     seed("f16_unaligned.safetensors", make_raw(header, f32_bytes({1.0f, 2.0f})));
   }
 
-  // One reproducer per row (BAD_INPUTS.md 6.1).
+  // One reproducer per row (docs/bad_inputs.md, "Files").
   seed("f01_empty.safetensors", "");
   seed("f01_seven_bytes.safetensors", std::string(7, '\0'));
   seed("f02_header_ffff.safetensors", std::string(8, '\xff') + "{}");

@@ -5,6 +5,7 @@
 # format dictionary. Exits non-zero on any finding (crash, sanitizer report, leak, timeout, OOM); the
 # reproducer is left in build-fuzz/artifacts/. Prints each fuzzer's execution count.
 #   FUZZ_SECONDS  seconds per fuzzer (default 30)
+#   FUZZ_INDEX_SECONDS  seconds for index_fuzz (default 20: the index parser is small)
 #   FUZZ_TOKENIZER_SECONDS  seconds for tokenizer_fuzz (default 20, which keeps its build plus run near a
 #                 minute of CI time)
 #   CXX_CLANG     the clang++ to use (default: clang++-14, else clang++)
@@ -21,18 +22,21 @@ fi
 # OpenMP off: the harnesses measure the parser and loader, and one thread keeps executions deterministic.
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER="$clang" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DBUILD_TESTING=OFF -DBLOCKFORMER_BENCH=OFF -DBLOCKFORMER_CUDA=OFF -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON >/dev/null
-cmake --build build-fuzz -j 2 --target safetensors_fuzz checkpoint_fuzz tokenizer_fuzz
+cmake --build build-fuzz -j 2 --target safetensors_fuzz checkpoint_fuzz index_fuzz tokenizer_fuzz
 
 mkdir -p build-fuzz/artifacts
 status=0
 summary=()
-for fuzzer in safetensors_fuzz checkpoint_fuzz tokenizer_fuzz; do
+for fuzzer in safetensors_fuzz checkpoint_fuzz index_fuzz tokenizer_fuzz; do
   name="${fuzzer%_fuzz}"
   dict=fuzz/safetensors.dict
   run_seconds="$seconds"
   if [ "$name" = tokenizer ]; then
     dict=fuzz/tokenizer.dict
     run_seconds="${FUZZ_TOKENIZER_SECONDS:-20}"
+  elif [ "$name" = index ]; then
+    dict=fuzz/index.dict
+    run_seconds="${FUZZ_INDEX_SECONDS:-20}"
   fi
   work="build-fuzz/corpus/$name"  # new inputs land here; the in-repo seeds stay untouched
   mkdir -p "$work"

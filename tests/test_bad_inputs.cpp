@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Every rejected request and every checkpoint that disagrees with the compiled config fails with
-// an Error naming the culprit (shared/BAD_INPUTS.md sections 6.2 and 6.3).
+// an Error naming the culprit (docs/bad_inputs.md, "Checkpoint vs config" and "Generation requests").
 #include <cstring>
 #include <limits>
 
@@ -65,24 +65,56 @@ TEST_CASE("checkpoint vs config: old Pythia buffers and the block decoder's embe
     tensors.push_back({"gpt_neox.layers.1." + std::string(buffer), "F32", {1}, std::string(4, '\0')});
   const auto model = load_edited<fixtures::VanillaTiny>(tensors);
   const auto ids = fixtures::tokens("vanilla_tiny", "input_ids");
-  CHECK(fixtures::max_abs_diff(model.forward(ids, 2), fixtures::floats("vanilla_tiny", "logits")) <= 1e-4);
+  CHECK(fixtures::max_abs_diff(model.forward(ids, fixtures::batch("vanilla_tiny")), fixtures::floats("vanilla_tiny", "logits")) <= 1e-4);
   // block_tiny's checkpoint carries block_decoder.gpt_neox.embed_in.weight and loads.
   CHECK_NOTHROW(fixtures::block_tiny());
 }
 
 TEST_CASE("checkpoint vs config: shape mismatches name expected and found shapes (C3)") {
-  const std::string ffn = fixtures::error_of([] {
-    GptNeoxLM<kNarrowFfn, EigenBackend>::load(fixtures::path("vanilla_tiny/model.safetensors"));
+  // Past the config.json check (tested below), the tensors are checked on their own.
+  const LoadOptions tensors_only{.check_config_json = false};
+  const std::string ffn = fixtures::error_of([&] {
+    GptNeoxLM<kNarrowFfn, EigenBackend>::load(fixtures::path("vanilla_tiny/model.safetensors"), tensors_only);
   });
-  CHECK(ffn.find("tensor 'gpt_neox.layers.0.mlp.dense_h_to_4h.weight': expected [256,128], found [512,128]") != std::string::npos);
-  CHECK(ffn.find("tensor 'gpt_neox.layers.1.mlp.dense_4h_to_h.weight': expected [128,256], found [128,512]") != std::string::npos);
+  CHECK(ffn.find("tensor 'gpt_neox.layers.0.mlp.dense_h_to_4h.weight': expected [256, 128], found [512, 128]") != std::string::npos);
+  CHECK(ffn.find("tensor 'gpt_neox.layers.1.mlp.dense_4h_to_h.weight': expected [128, 256], found [128, 512]") != std::string::npos);
+  const std::string block = fixtures::error_of([&] {
+    BlockTransformer<kBlockLength2, EigenBackend>::load(fixtures::path("block_tiny/model.safetensors"), tensors_only);
+  });
+  CHECK(block.find("tensor 'embedder.embeddings.weight': expected [512, 64], found [512, 32]") != std::string::npos);
+  const std::string cross = fixtures::error_of([&] {
+    fixtures::VanillaTiny::load(fixtures::path("block_tiny/model.safetensors"), tensors_only);
+  });
+  CHECK(cross.find("missing tensor 'gpt_neox.embed_in.weight'") != std::string::npos);
+  // 28 missing and 58 unexpected tensors: the first 32 problems are listed, then a count.
+  CHECK(cross.find("unexpected tensor 'block_decoder.gpt_neox.embed_in.weight'") != std::string::npos);
+  CHECK(cross.find("... and ") != std::string::npos);
+}
+
+TEST_CASE("checkpoint vs config: config.json fields the tensors cannot show are checked") {
+  // vanilla_tiny with 8 heads of 16 instead of 4 of 32: every tensor has the same shape.
+  constexpr VanillaConfig kEightHeads{.vocab = presets::vanilla_tiny.vocab,
+                                      .max_positions = presets::vanilla_tiny.max_positions,
+                                      .decoder = {.layers = 2, .width = 128, .heads = 8, .ffn = 512, .rotary_dims = 4}};
+  const std::string heads = fixtures::error_of([] {
+    GptNeoxLM<kEightHeads, EigenBackend>::load(fixtures::path("vanilla_tiny/model.safetensors"));
+  });
+  CHECK(heads.find("disagrees with the compiled config in 1 field:") != std::string::npos);
+  CHECK(heads.find("num_attention_heads: config.json has 4, the compiled config 8") != std::string::npos);
+  // The whole shape story leads, before any tensor is read.
+  const std::string ffn = fixtures::error_of([] {
+    GptNeoxLM<kNarrowFfn, EigenBackend>::load(fixtures::path("vanilla_tiny"));
+  });
+  CHECK(ffn.find("intermediate_size: config.json has 512, the compiled config 256") != std::string::npos);
+  CHECK(ffn.find("tensor '") == std::string::npos);
   const std::string block = fixtures::error_of([] {
     BlockTransformer<kBlockLength2, EigenBackend>::load(fixtures::path("block_tiny/model.safetensors"));
   });
-  CHECK(block.find("tensor 'embedder.embeddings.weight': expected [512,64], found [512,32]") != std::string::npos);
-  const std::string cross = fixtures::error_of([] { fixtures::VanillaTiny::load(fixtures::path("block_tiny/model.safetensors")); });
-  CHECK(cross.find("missing tensor 'gpt_neox.embed_in.weight'") != std::string::npos);
-  CHECK(cross.find("unexpected tensor 'token_decoder.embed_out.weight'") != std::string::npos);
+  CHECK(block.find("block_length: config.json has 4, the compiled config 2") != std::string::npos);
+  const std::string cross = fixtures::error_of([] { fixtures::VanillaTiny::load(fixtures::path("block_tiny")); });
+  CHECK(cross.find("describes a block_transformer model; the compiled model is gpt_neox") != std::string::npos);
+  CHECK_NOTHROW(GptNeoxLM<kEightHeads, EigenBackend>::load(fixtures::path("vanilla_tiny"),
+                                                           LoadOptions{.check_config_json = false}));
 }
 
 TEST_CASE("checkpoint vs config: integer weights are rejected by dtype") {
@@ -144,9 +176,8 @@ TEST_CASE("requests: lengths beyond the session or the model (G4, G5)") {
   CHECK(fixtures::error_of([&] { model.generate(beyond); }).find("prompt 0: 2052 tokens (padded prompt + max_new_tokens) exceed the model's max positions 2048") != std::string::npos);
   const std::vector<Request> negative{{{1, 2}, -1}};
   CHECK(fixtures::error_of([&] { model.generate(negative); }).find("request 0: max_new_tokens -1 is negative") != std::string::npos);
-  const std::vector<Request> none{{{1, 2, 3}, 0}};
-  const auto out = model.generate(none);
-  CHECK(out[0].tokens == std::vector<Token>{1, 2, 3});
+  const std::vector<Request> none{{{1, 2, 3}, 0}};  // refused, as HF does, rather than returning the prompt
+  CHECK(fixtures::error_of([&] { model.generate(none); }).find("request 0: max_new_tokens 0 would generate nothing; it must be at least 1") != std::string::npos);
   const std::vector<Token> odd(10, 3);
   CHECK(fixtures::error_of([&] { model.forward(odd, 1); }).find("row length 10 must be a multiple of block_length 4") != std::string::npos);
   CHECK(fixtures::error_of([&] { model.forward(odd, 3); }).find("10 ids do not form 3 equal rows") != std::string::npos);

@@ -114,7 +114,8 @@ TEST_CASE("checkpoint: F18 shard names must be plain file names in the model dir
     CAPTURE(bad);
     TempDir dir;
     write_sharded(dir.path(), kGoodMap + R"(,"d":")" + bad + R"(")");
-    const std::string shown = bad == "a\\\\b.safetensors" ? "a\\b.safetensors" : bad;
+    // Names are quoted with backslashes escaped (docs/bad_inputs.md F22).
+    const std::string shown = bad == "a\\\\b.safetensors" ? "a\\x5cb.safetensors" : bad;
     const std::string expected = "index: shard name '" + shown + "' (tensor 'd') must be a plain file name in the model dir";
     CHECK_THROWS_WITH_AS(Checkpoint::open(dir.path()), doctest::Contains(expected.c_str()), Error);
   }
@@ -214,4 +215,29 @@ TEST_CASE("checkpoint: an empty directory names both expected files") {
                        doctest::Contains("no model.safetensors or model.safetensors.index.json in this directory"), Error);
   CHECK_THROWS_WITH_AS(Checkpoint::open(dir.path() / "absent.safetensors"),
                        doctest::Contains("absent.safetensors': No such file or directory"), Error);
+}
+
+TEST_CASE("checkpoint: a directory with both a single file and an index is ambiguous") {
+  const TempDir dir;
+  write_file(dir.path() / "model.safetensors", kShard1);
+  write_file(dir.path() / kShard1Name, kShard1);
+  write_file(dir.path() / "model.safetensors.index.json",
+             index_json(std::string(R"("a":")") + kShard1Name + R"(","b":")" + kShard1Name + R"(")"));
+  CHECK_THROWS_WITH_AS(Checkpoint::open(dir.path()),
+                       doctest::Contains("holds both model.safetensors and model.safetensors.index.json"), Error);
+  CHECK(Checkpoint::open(dir.path() / "model.safetensors").size() == 2);
+}
+
+TEST_CASE("checkpoint: a trainer results directory loads its newest checkpoint-<step>") {
+  const TempDir results;
+  for (const char* step : {"checkpoint-900", "checkpoint-10000", "checkpoint-2000"}) {
+    std::filesystem::create_directories(results.path() / step);
+    write_file(results.path() / step / "model.safetensors",
+               make_safetensors({{std::string("from_") + step, "U8", {1}, "x"}}));
+  }
+  std::filesystem::create_directories(results.path() / "checkpoint-99999");  // no model file: skipped
+  std::filesystem::create_directories(results.path() / "checkpoint-last");   // not a step: skipped
+  const Checkpoint c = Checkpoint::open(results.path());
+  CHECK(c.names() == std::vector<std::string>{"from_checkpoint-10000"});
+  CHECK(c.directory() == results.path() / "checkpoint-10000");
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Safetensors parser: one test per bad-input row F1-F17 (BAD_INPUTS.md 6.1), a seeded round-trip property
-// test, and the real fixtures.
+// Safetensors parser: one test per bad-input row F1-F17 and F19 (docs/bad_inputs.md, "Files"), a seeded
+// round-trip property test, and the real fixtures.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 #include "blockformer/error.hpp"
 #include "blockformer/io/half.hpp"
 #include "blockformer/io/safetensors.hpp"
+#include "blockformer/presets.hpp"
 #include "safetensors_builder.hpp"
 
 namespace {
@@ -348,7 +349,7 @@ TEST_CASE("safetensors: F15 dtypes other than F32/F16/BF16 are refused by the fl
   const std::string file = make_safetensors({{"ids", "I64", {1}, std::string(8, '\0')}, {"w", "F8_E4M3", {2}, "ab"}});
   const auto view = parse(file);
   CHECK_THROWS_WITH_AS(blockformer::io::read_f32(view, "ids"),
-                       doctest::Contains("mem.safetensors: tensor 'ids' has dtype I64, expected F32, F16 or BF16"), Error);
+                       doctest::Contains("mem.safetensors: tensor 'ids': dtype I64 not supported (supported: F32, F16, BF16)"), Error);
   CHECK_THROWS_WITH_AS(blockformer::io::read_i64(view, "w"),
                        doctest::Contains("mem.safetensors: tensor 'w' has dtype F8_E4M3, expected I64"), Error);
   CHECK_THROWS_WITH_AS(blockformer::io::read_i64(view, "nope"),
@@ -522,16 +523,27 @@ TEST_CASE("safetensors: fixture block_tiny F32 and BF16 weights have the same ke
   CHECK(expansion->shape == std::vector<std::uint64_t>{256, 128, 1});
 }
 
-TEST_CASE("safetensors: fixture cases files parse, input_ids is I64 [2, 32]") {
+TEST_CASE("safetensors: fixture cases files parse, input_ids is I64 [B, N] and logits [B, N/L - 1, L, V]") {
+  // The block_tiny architecture fixes L and V; the batch B and length N are whatever the cases file holds.
+  constexpr std::uint64_t kBlockLength = blockformer::presets::block_tiny.block_length;
+  constexpr std::uint64_t kVocab = blockformer::presets::block_tiny.vocab;
   const auto cases = SafetensorsFile::open(kData / "block_tiny" / "cases.safetensors");
   const TensorInfo* ids = cases.find("input_ids");
   REQUIRE(ids != nullptr);
   CHECK(ids->dtype == DType::I64);
-  CHECK(ids->shape == std::vector<std::uint64_t>{2, 32});
+  REQUIRE(ids->shape.size() == 2);
+  const std::uint64_t batch = ids->shape[0];
+  const std::uint64_t length = ids->shape[1];
+  CHECK(batch >= 1);
+  REQUIRE(length % kBlockLength == 0);
+  REQUIRE(length / kBlockLength >= 2);  // block 0 is never predicted
   const auto values = blockformer::io::read_i64(cases.view(), "input_ids");
-  CHECK(values.size() == 64);
-  CHECK(std::all_of(values.begin(), values.end(), [](std::int64_t v) { return v >= 0 && v < 512; }));
-  CHECK(blockformer::io::read_f32(cases.view(), "logits").size() == 2u * 7 * 4 * 512);
+  CHECK(values.size() == batch * length);
+  CHECK(std::all_of(values.begin(), values.end(), [](std::int64_t v) { return v >= 0 && v < std::int64_t(kVocab); }));
+  const TensorInfo* logits = cases.find("logits");
+  REQUIRE(logits != nullptr);
+  CHECK(logits->dtype == DType::F32);
+  CHECK(logits->shape == std::vector<std::uint64_t>{batch, length / kBlockLength - 1, kBlockLength, kVocab});
 
   for (const std::string name : {"model.safetensors", "cases.safetensors"}) {
     CAPTURE(name);

@@ -79,34 +79,6 @@ TEST_CASE("cuda host: every preset's head dim has compiled kernels") {
     CHECK(head_dim_compiled(c.decoder.head_dim()));
 }
 
-TEST_CASE("cuda host: batch validation names the culprit") {
-  auto message = [](auto&& fn) -> std::string {
-    try {
-      fn();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
-  };
-  const RaggedBatch ok = cuda_harness::make_batch({{0, 0, 3}, {2, 5, 1}});
-  CHECK(message([&] { validate_batch(ok, 4, "op"); }) == "");
-  CHECK(contains(message([&] { validate_batch(ok, 5, "op"); }), "op: batch describes 4 rows, the tensor has 5"));
-  RaggedBatch no_positions = ok;
-  no_positions.positions.pop_back();
-  CHECK(contains(message([&] { validate_batch(no_positions, 4, "op"); }), "3 positions for 4 rows"));
-  RaggedBatch decreasing = ok;
-  decreasing.row_begin[1] = 5;
-  CHECK(contains(message([&] { validate_batch(decreasing, 4, "op"); }), "row_begin decreases at sequence 1"));
-
-  CHECK(message([&] { validate_cache_batch(ok, 3, 6, "op"); }) == "");
-  CHECK(contains(message([&] { validate_cache_batch(ok, 2, 6, "op"); }),
-                 "op: sequence 1 uses cache slot 2, the cache has 2 slots"));
-  CHECK(contains(message([&] { validate_cache_batch(ok, 3, 5, "op"); }),
-                 "op: sequence 1 writes cache indices [5, 6) of slot 2, capacity is 5"));
-  CHECK(contains(message([&] { validate_positions(ok, 5, "op"); }),
-                 "op: row 3 has rotary position 5, the table covers [0, 5)"));
-}
-
 TEST_CASE("cuda host: attention plan tiles prefill rows without splitting a full GPU") {
   const RaggedBatch batch = cuda_harness::make_batch({{0, 0, 10}, {1, 0, 3}});
   const AttentionPlan plan = plan_attention(batch, 4, 8);  // 4 tiles x 4 heads >= 8 blocks

@@ -6,15 +6,15 @@
 // (Conv1d, kernel 1) from the previous block's context embedding.
 #include <algorithm>
 #include <filesystem>
-#include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "blockformer/config.hpp"
 #include "blockformer/generation.hpp"
+#include "blockformer/model/decode_driver.hpp"
 #include "blockformer/model/decoder_stack.hpp"
-#include "blockformer/model/prefill.hpp"
 #include "blockformer/model/weight_source.hpp"
 #include "blockformer/scoring.hpp"
 
@@ -56,13 +56,12 @@ class BlockTransformer {
   /// Loads the authors' BlockTransformer state dict (see tests/data/FIXTURES.md section 2.2).
   template <class Source>
   static BlockTransformer from_weights(Source& source) {
-    BlockTransformer m;
-    m.embedder_ = source.template embedding<B>("embedder.embeddings.weight", kV, kE);
-    m.block_.emplace(BlockStack::load(source, "block_decoder.gpt_neox.", C.max_blocks()));
-    m.expansion_ = source.template conv1x1<B>("token_decoder.expansion_layer", kR * kH, kD);
-    m.token_embed_ = source.template embedding<B>("token_decoder.gpt_neox.embed_in.weight", kV, kH);
-    m.token_.emplace(TokenStack::load(source, "token_decoder.gpt_neox.", kLocal));
-    m.embed_out_ = source.template linear<B>("token_decoder.embed_out", kV, kH, false);
+    BlockTransformer m{source.template embedding<B>("embedder.embeddings.weight", kV, kE),
+                       BlockStack::load(source, "block_decoder.gpt_neox.", C.max_blocks()),
+                       source.template conv1x1<B>("token_decoder.expansion_layer", kR * kH, kD),
+                       source.template embedding<B>("token_decoder.gpt_neox.embed_in.weight", kV, kH),
+                       TokenStack::load(source, "token_decoder.gpt_neox.", kLocal),
+                       source.template linear<B>("token_decoder.embed_out", kV, kH, false)};
     source.finish([](const std::string& key) {
       return key == "block_decoder.gpt_neox.embed_in.weight" ||  // unused: fed inputs_embeds
              BlockStack::is_legacy_buffer(key, "block_decoder.gpt_neox.") ||
@@ -78,11 +77,12 @@ class BlockTransformer {
   /// (padded prompt + generated) tokens. One thread at a time; the model may be shared.
   class Session {
    public:
-    Session(const BlockTransformer& model, int max_batch, int max_tokens)
-        : max_batch_(detail::check_session_size(max_batch, "max_batch", 1 << 20)),
-          capacity_tokens_(padded_length(detail::check_session_size(max_tokens, "max_tokens", C.max_positions))),
-          block_cache_(model.block_->make_cache(max_batch, capacity_tokens_ / kL)),
-          token_cache_(model.token_->make_cache(max_batch, kLocal)),
+    Session(const BlockTransformer& model, int max_batch, int max_tokens, std::uint64_t memory_budget = 0)
+        : max_batch_(detail::check_session(max_batch, max_tokens, C.max_positions, session_bytes(max_batch, max_tokens),
+                                           memory_budget)),
+          capacity_tokens_(padded_length(max_tokens)),
+          block_cache_(model.block_.make_cache(max_batch, capacity_tokens_ / kL)),
+          token_cache_(model.token_.make_cache(max_batch, kLocal)),
           block_workspace_(std::max(kPrefillChunk, max_batch)),
           token_workspace_(max_batch * kR),
           block_x_(block_workspace_.rows(), kD),
@@ -91,9 +91,8 @@ class BlockTransformer {
           token_x_(max_batch * kR, kH),
           token_hidden_(max_batch * kR, kH),
           last_hidden_(max_batch, kH),
-          logits_(max_batch, kV),
-          host_logits_(std::size_t(max_batch) * kV) {
-      ids_.reserve(std::size_t(block_workspace_.rows()) * kL);
+          step_(max_batch, kV) {
+      block_ids_.reserve(std::size_t(block_workspace_.rows()) * kL);
     }
     int max_batch() const { return max_batch_; }
     int capacity_tokens() const { return capacity_tokens_; }
@@ -102,22 +101,39 @@ class BlockTransformer {
    private:
     friend class BlockTransformer;
     int max_batch_, capacity_tokens_;
+    detail::SessionInUse in_use_;
     typename B::KvCache block_cache_, token_cache_;
     typename BlockStack::Workspace block_workspace_;
     typename TokenStack::Workspace token_workspace_;
     typename B::Buffer block_x_, block_hidden_;  // [rows, D]
-    typename B::Buffer context_;                 // [max_batch, D]: newest block-decoder output per active sequence
+    typename B::Buffer context_;                 // [max_batch, D]: newest block-decoder output of each member
     typename B::Buffer token_x_, token_hidden_;  // [max_batch * R, h]
-    typename B::Buffer last_hidden_;             // [max_batch, h]: token-decoder output to predict from
-    typename B::Buffer logits_;                  // [max_batch, V]
-    std::vector<float> host_logits_;
-    std::vector<std::vector<Token>> padded_;
-    std::vector<Token> ids_;
-    std::vector<int> blocks_, active_, members_;
-    RaggedBatch batch_;
+    typename B::Buffer last_hidden_;             // [max_batch, h]: token-decoder output each member samples from
+    detail::SamplingStep<B> step_;
+    RaggedBatch batch_;                          // the block-decoder or prefix call being made
+    std::vector<Token> block_ids_;               // [batch_.rows() * L]: the tokens of its blocks
+    std::vector<std::vector<Token>> padded_;     // each prompt, left-padded to whole blocks
+    std::vector<int> blocks_;                    // blocks in each sequence's block-decoder cache
   };
 
-  Session make_session(int max_batch, int max_tokens) const { return Session(*this, max_batch, max_tokens); }
+  /// A session for up to max_batch sequences of max_tokens tokens; refused before allocating when
+  /// it needs more than memory_budget bytes (0: this machine's physical memory).
+  Session make_session(int max_batch, int max_tokens, std::uint64_t memory_budget = 0) const {
+    return Session(*this, max_batch, max_tokens, memory_budget);
+  }
+
+  /// Bytes a session of this size allocates: both KV caches, both workspaces and the logits.
+  static std::uint64_t session_bytes(int max_batch, int max_tokens) {
+    const std::uint64_t batch = std::uint64_t(max_batch), d = kD, h = kH;
+    const std::uint64_t blocks = std::uint64_t(padded_length(std::max(max_tokens, 0)) / kL);
+    const std::uint64_t block_rows = std::max<std::uint64_t>(kPrefillChunk, batch), token_rows = batch * kR;
+    const std::uint64_t caches = 2 * std::uint64_t(C.block_decoder.layers) * batch * blocks * d +
+                                 2 * std::uint64_t(C.token_decoder.layers) * batch * kLocal * h;
+    const std::uint64_t scratch = block_rows * (5 * d + std::uint64_t(C.block_decoder.ffn)) + 2 * block_rows * d +
+                                  token_rows * (5 * h + std::uint64_t(C.token_decoder.ffn)) + 2 * token_rows * h +
+                                  batch * (d + h) + 2 * batch * std::uint64_t(kV);
+    return (caches + scratch) * sizeof(float);
+  }
 
   /// Teacher-forced logits in the authors' layout [batch, n_blocks - 1, L, V] for ids
   /// [batch, n_blocks * L]: block i's context predicts the L tokens of block i + 1.
@@ -139,9 +155,9 @@ class BlockTransformer {
     B::gather(embedder_, ids, block_x.view().reshape(kE));
     if (trace) trace->block_embeddings = to_host(block_x.view());
     const RaggedBatch blocks = RaggedBatch::uniform(batch, nb);
-    auto block_cache = block_->make_cache(batch, nb);
+    auto block_cache = block_.make_cache(batch, nb);
     typename BlockStack::Workspace block_ws(batch * nb);
-    block_->forward(block_x.view(), blocks, block_cache, block_ws, block_hidden.view());
+    block_.forward(block_x.view(), blocks, block_cache, block_ws, block_hidden.view());
     if (trace) trace->block_decoder_hidden = to_host(block_hidden.view());
 
     // Token decoder input per target block: R prefix vectors from the previous block's context,
@@ -160,10 +176,10 @@ class BlockTransformer {
     if (trace) trace->prefix = to_host(token_x.view().cols_slice(0, kR * kH));
 
     const RaggedBatch locals = RaggedBatch::uniform(local, kLocal);
-    auto token_cache = token_->make_cache(local, kLocal);
+    auto token_cache = token_.make_cache(local, kLocal);
     typename TokenStack::Workspace token_ws(local * kLocal);
     typename B::Buffer token_hidden(local * kLocal, kH), outputs(local, kL * kH), logits(local * kL, kV);
-    token_->forward(token_x.view().reshape(kH), locals, token_cache, token_ws, token_hidden.view());
+    token_.forward(token_x.view().reshape(kH), locals, token_cache, token_ws, token_hidden.view());
     // Rows R-1 .. R+L-2 predict the block's L tokens; the earlier prefix rows predict nothing.
     B::copy(token_hidden.view().reshape(kLocal * kH).cols_slice((kR - 1) * kH, kL * kH), outputs.view());
     if (trace) trace->token_decoder_hidden = to_host(outputs.view());
@@ -172,13 +188,12 @@ class BlockTransformer {
   }
 
   /// Log-likelihood of each sequence, left-padded to a block boundary as in generation. The first
-  /// block is context only, so its tokens are not scored.
+  /// block is context only, so its tokens are not scored and a sequence needs more than L tokens.
   std::vector<SequenceScore> score(std::span<const std::vector<Token>> sequences) const {
+    detail::check_scorable(sequences, kV, kL + 1, "the first block (" + std::to_string(kL) + " tokens, left-padded)");
     std::vector<SequenceScore> scores(sequences.size());
     for (std::size_t s = 0; s < sequences.size(); ++s) {
-      if (sequences[s].empty()) throw Error("sequence " + std::to_string(s) + " is empty");
       const std::vector<Token> padded = left_pad(sequences[s]);
-      if (padded.size() < 2 * kL) continue;
       const std::vector<float> logits = forward(padded, 1);
       for (std::size_t t = kL; t < padded.size(); ++t)
         scores[s].nll += detail::token_nll(std::span(logits).subspan((t - kL) * kV, kV), padded[t]);
@@ -186,99 +201,30 @@ class BlockTransformer {
     }
     return scores;
   }
+  /// score() for a braced list of sequences: model.score({{1, 2, 3, 4, 5}}).
+  std::vector<SequenceScore> score(std::initializer_list<std::vector<Token>> sequences) const {
+    return score(std::span<const std::vector<Token>>(sequences.begin(), sequences.size()));
+  }
 
   /// Generates for a batch of prompts of any lengths; each is left-padded with id 0 to a block
   /// boundary, and sequences stop independently (max_new_tokens, eos, callback).
   std::vector<Generation> generate(Session& ss, std::span<const Request> requests,
                                    const GenerateOptions& options = {}) const {
     detail::validate_requests(requests, kV, C.max_positions, ss.max_batch_, ss.capacity_tokens_, padded_length);
+    const auto busy = ss.in_use_.enter("generate");
     detail::GenerationState state(requests, kV, options.on_token);
-    const bool authors_positions = options.token_positions == TokenPositions::kAuthorsGenerate;
     ss.padded_.resize(requests.size());
     ss.blocks_.clear();
-    ss.active_.clear();
     for (std::size_t s = 0; s < requests.size(); ++s) {
       ss.padded_[s] = left_pad(requests[s].prompt);
       ss.blocks_.push_back(int(ss.padded_[s].size()) / kL);
-      if (!state.finished(int(s))) ss.active_.push_back(int(s));
     }
-
-    // Prefill the block decoder; keep each active sequence's last-block context.
-    detail::for_each_prefill_chunk(ss.blocks_, ss.block_workspace_.rows(), ss.batch_, [&](const RaggedBatch& batch) {
-      ss.ids_.clear();
-      for (int i = 0; i < batch.sequences(); ++i) {
-        const auto& padded = ss.padded_[batch.cache_slot[i]];
-        const int count = batch.row_begin[i + 1] - batch.row_begin[i];
-        ss.ids_.insert(ss.ids_.end(), padded.begin() + batch.cache_begin[i] * kL,
-                       padded.begin() + (batch.cache_begin[i] + count) * kL);
-      }
-      const int rows = batch.rows();
-      const auto x = ss.block_x_.view().rows_slice(0, rows);
-      const auto hidden = ss.block_hidden_.view().rows_slice(0, rows);
-      B::gather(embedder_, ss.ids_, x.reshape(kE));
-      block_->forward(x, batch, ss.block_cache_, ss.block_workspace_, hidden);
-      for (int i = 0; i < batch.sequences(); ++i) {
-        const int s = batch.cache_slot[i];
-        const auto at = std::find(ss.active_.begin(), ss.active_.end(), s);
-        if (at == ss.active_.end() || !detail::ends_sequence(batch, i, ss.blocks_[s])) continue;
-        B::copy(hidden.rows_slice(batch.row_begin[i + 1] - 1, 1), ss.context_.view().rows_slice(int(at - ss.active_.begin()), 1));
-      }
-    });
-
-    while (!ss.active_.empty()) {
-      const int n = int(ss.active_.size());
-      // Token decoder, step 0: the R prefix vectors of every active sequence.
-      const auto prefix = ss.token_x_.view().rows_slice(0, n * kR);
-      B::linear(ss.context_.view().rows_slice(0, n), expansion_, prefix.reshape(kR * kH), Epilogue::kStore);
-      ss.batch_.clear();
-      for (int s : ss.active_) {
-        ss.batch_.add_sequence(s, 0, kR);
-        for (int p = 0; p < kR; ++p) ss.batch_.positions.push_back(authors_positions ? 0 : p);
-      }
-      const auto prefix_hidden = ss.token_hidden_.view().rows_slice(0, n * kR);
-      token_->forward(prefix, ss.batch_, ss.token_cache_, ss.token_workspace_, prefix_hidden);
-      B::copy(prefix_hidden.reshape(kR * kH).cols_slice((kR - 1) * kH, kH), ss.last_hidden_.view().rows_slice(0, n));
-
-      ss.members_ = ss.active_;
-      for (int k = 0;; ++k) {
-        const int m = int(ss.members_.size());
-        const auto logits = ss.logits_.view().rows_slice(0, m);
-        B::linear(ss.last_hidden_.view().rows_slice(0, m), embed_out_, logits, Epilogue::kStore);
-        B::download(logits, std::span(ss.host_logits_).first(std::size_t(m) * kV));
-        ss.batch_.clear();
-        ss.ids_.clear();
-        for (int i = 0; i < m; ++i) {
-          const int s = ss.members_[i];
-          const Token t = state.sample(s, std::span(ss.host_logits_).subspan(std::size_t(i) * kV, kV));
-          if (state.finished(s)) continue;
-          ss.batch_.add_sequence(s, kR + k, 1);
-          ss.batch_.positions.push_back(authors_positions ? k + 1 : kR + k);
-          ss.ids_.push_back(t);
-        }
-        ss.members_.assign(ss.batch_.cache_slot.begin(), ss.batch_.cache_slot.end());
-        if (k == kL - 1 || ss.members_.empty()) break;
-        // Token decoder, step k+1: feed the token just sampled.
-        const int fed = int(ss.members_.size());
-        const auto x = ss.token_x_.view().rows_slice(0, fed);
-        B::gather(token_embed_, ss.ids_, x);
-        token_->forward(x, ss.batch_, ss.token_cache_, ss.token_workspace_, ss.last_hidden_.view().rows_slice(0, fed));
-      }
-
-      // Sequences that go on feed their new block to the block decoder for the next context.
-      ss.batch_.clear();
-      ss.ids_.clear();
-      for (int s : ss.members_) {
-        ss.batch_.add_sequence(s, ss.blocks_[s], 1);
-        ss.batch_.positions.push_back(ss.blocks_[s]++);
-        const auto& tokens = state.tokens(s);
-        ss.ids_.insert(ss.ids_.end(), tokens.end() - kL, tokens.end());
-      }
-      ss.active_ = ss.members_;
-      if (ss.active_.empty()) break;
-      const int rows = int(ss.active_.size());
-      const auto x = ss.block_x_.view().rows_slice(0, rows);
-      B::gather(embedder_, ss.ids_, x.reshape(kE));
-      block_->forward(x, ss.batch_, ss.block_cache_, ss.block_workspace_, ss.context_.view().rows_slice(0, rows));
+    ss.step_.start(state, int(requests.size()));
+    prefill_blocks(ss);
+    while (!ss.step_.members.empty()) {
+      decode_block(ss, state, options.token_positions == TokenPositions::kAuthorsGenerate);
+      if (ss.step_.members.empty()) break;
+      advance_context(ss, state);
     }
     return state.take();
   }
@@ -289,9 +235,75 @@ class BlockTransformer {
                     detail::session_tokens_for(requests, C.max_positions, padded_length));
     return generate(session, requests, options);
   }
+  /// generate() for a braced list of requests: model.generate({{.prompt = {1, 2}}}).
+  std::vector<Generation> generate(Session& ss, std::initializer_list<Request> requests,
+                                   const GenerateOptions& options = {}) const {
+    return generate(ss, std::span<const Request>(requests.begin(), requests.size()), options);
+  }
+  std::vector<Generation> generate(std::initializer_list<Request> requests, const GenerateOptions& options = {}) const {
+    return generate(std::span<const Request>(requests.begin(), requests.size()), options);
+  }
 
  private:
-  BlockTransformer() = default;
+  BlockTransformer(typename B::Embedding embedder, BlockStack block, typename B::Linear expansion,
+                   typename B::Embedding token_embed, TokenStack token, typename B::Linear embed_out)
+      : embedder_(std::move(embedder)), block_(std::move(block)), expansion_(std::move(expansion)),
+        token_embed_(std::move(token_embed)), token_(std::move(token)), embed_out_(std::move(embed_out)) {}
+
+  /// Generation, step 1: every padded prompt's blocks through the block decoder; each member's
+  /// last-block output is its first context.
+  void prefill_blocks(Session& ss) const {
+    detail::for_each_prefill_chunk(ss.blocks_, ss.block_workspace_.rows(), ss.batch_, [&](const RaggedBatch& chunk) {
+      detail::chunk_ids(chunk, kL, [&](int s) { return std::span<const Token>(ss.padded_[s]); }, ss.block_ids_);
+      const auto x = ss.block_x_.view().rows_slice(0, chunk.rows());
+      const auto hidden = ss.block_hidden_.view().rows_slice(0, chunk.rows());
+      B::gather(embedder_, ss.block_ids_, x.reshape(kE));
+      block_.forward(x, chunk, ss.block_cache_, ss.block_workspace_, hidden);
+      detail::keep_final_rows(chunk, ss.blocks_, ss.step_, hidden, ss.context_.view());
+    });
+  }
+
+  /// Step 2: the token decoder writes one block for every member: R prefix rows expanded from its
+  /// context (a fresh local cache), then L sampled tokens, each fed back. Members that finish
+  /// drop out of step_.
+  void decode_block(Session& ss, detail::GenerationState& state, bool authors_positions) const {
+    detail::SamplingStep<B>& step = ss.step_;
+    const int n = int(step.members.size());
+    const auto prefix = ss.token_x_.view().rows_slice(0, n * kR);
+    B::linear(ss.context_.view().rows_slice(0, n), expansion_, prefix.reshape(kR * kH), Epilogue::kStore);
+    ss.batch_.clear();
+    for (int s : step.members) {
+      ss.batch_.add_sequence(s, 0, kR);
+      for (int p = 0; p < kR; ++p) ss.batch_.positions.push_back(authors_positions ? 0 : p);
+    }
+    const auto prefix_hidden = ss.token_hidden_.view().rows_slice(0, n * kR);
+    token_.forward(prefix, ss.batch_, ss.token_cache_, ss.token_workspace_, prefix_hidden);
+    // The last prefix row predicts the block's first token.
+    B::copy(prefix_hidden.reshape(kR * kH).cols_slice((kR - 1) * kH, kH), ss.last_hidden_.view().rows_slice(0, n));
+    for (int k = 0;; ++k) {
+      step.sample(embed_out_, ss.last_hidden_.view(), state,
+                  [&](int) { return std::pair{kR + k, authors_positions ? k + 1 : kR + k}; });
+      if (k == kL - 1 || step.members.empty()) return;
+      const auto x = ss.token_x_.view().rows_slice(0, step.next.rows());
+      B::gather(token_embed_, step.ids, x);
+      token_.forward(x, step.next, ss.token_cache_, ss.token_workspace_, ss.last_hidden_.view().rows_slice(0, x.rows));
+    }
+  }
+
+  /// Step 3: each member's new block through the block decoder, one row each: the next context.
+  void advance_context(Session& ss, const detail::GenerationState& state) const {
+    ss.batch_.clear();
+    ss.block_ids_.clear();
+    for (int s : ss.step_.members) {
+      ss.batch_.add_sequence(s, ss.blocks_[s], 1);
+      ss.batch_.positions.push_back(ss.blocks_[s]++);
+      const std::vector<Token>& tokens = state.tokens(s);
+      ss.block_ids_.insert(ss.block_ids_.end(), tokens.end() - kL, tokens.end());
+    }
+    const auto x = ss.block_x_.view().rows_slice(0, ss.batch_.rows());
+    B::gather(embedder_, ss.block_ids_, x.reshape(kE));
+    block_.forward(x, ss.batch_, ss.block_cache_, ss.block_workspace_, ss.context_.view().rows_slice(0, x.rows));
+  }
 
   static std::vector<Token> left_pad(const std::vector<Token>& prompt) {
     std::vector<Token> padded(padded_length(int(prompt.size())) - prompt.size(), Token{0});
@@ -306,10 +318,10 @@ class BlockTransformer {
   }
 
   typename B::Embedding embedder_;     // [V, e]
-  std::optional<BlockStack> block_;
+  BlockStack block_;
   typename B::Linear expansion_;       // [R * h, D]: Conv1d kernel 1 as a linear map
   typename B::Embedding token_embed_;  // [V, h]
-  std::optional<TokenStack> token_;
+  TokenStack token_;
   typename B::Linear embed_out_;       // [V, h], no bias
 };
 

@@ -65,7 +65,6 @@ class DecoderStack {
   typename B::KvCache make_cache(int slots, int capacity) const {
     return typename B::KvCache(D.layers, slots, D.heads, capacity, D.head_dim());
   }
-  int max_positions() const { return rotary_.max_positions(); }
 
   /// Runs the rows of `batch` through every layer. `x` [rows, H] is the residual stream and is
   /// overwritten; `out` [rows, H] receives final_layer_norm(x). K and V go into `cache`.

@@ -3,15 +3,14 @@
 // Vanilla GPT-NeoX causal LM (HF GPTNeoXForCausalLM): the paper's baseline.
 #include <algorithm>
 #include <filesystem>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "blockformer/config.hpp"
 #include "blockformer/generation.hpp"
+#include "blockformer/model/decode_driver.hpp"
 #include "blockformer/model/decoder_stack.hpp"
-#include "blockformer/model/prefill.hpp"
 #include "blockformer/model/weight_source.hpp"
 #include "blockformer/scoring.hpp"
 
@@ -39,10 +38,9 @@ class GptNeoxLM {
   /// Loads HF key names: gpt_neox.embed_in, gpt_neox.layers.N.*, gpt_neox.final_layer_norm, embed_out.
   template <class Source>
   static GptNeoxLM from_weights(Source& source) {
-    GptNeoxLM m;
-    m.embed_in_ = source.template embedding<B>("gpt_neox.embed_in.weight", C.vocab, kWidth);
-    m.stack_.emplace(Stack::load(source, "gpt_neox.", C.max_positions));
-    m.embed_out_ = source.template linear<B>("embed_out", C.vocab, kWidth, false);
+    GptNeoxLM m{source.template embedding<B>("gpt_neox.embed_in.weight", C.vocab, kWidth),
+                Stack::load(source, "gpt_neox.", C.max_positions),
+                source.template linear<B>("embed_out", C.vocab, kWidth, false)};
     source.finish([](const std::string& key) { return Stack::is_legacy_buffer(key, "gpt_neox."); });
     return m;
   }
@@ -51,17 +49,17 @@ class GptNeoxLM {
   /// Use one session from one thread at a time; the model itself may be shared.
   class Session {
    public:
-    Session(const GptNeoxLM& model, int max_batch, int max_tokens)
-        : max_batch_(detail::check_session_size(max_batch, "max_batch", 1 << 20)),
-          max_tokens_(detail::check_session_size(max_tokens, "max_tokens", C.max_positions)),
-          cache_(model.stack_->make_cache(max_batch, max_tokens)),
+    Session(const GptNeoxLM& model, int max_batch, int max_tokens, std::uint64_t memory_budget = 0)
+        : max_batch_(detail::check_session(max_batch, max_tokens, C.max_positions, session_bytes(max_batch, max_tokens),
+                                           memory_budget)),
+          max_tokens_(max_tokens),
+          cache_(model.stack_.make_cache(max_batch, max_tokens)),
           workspace_(std::max(kPrefillChunk, max_batch)),
           x_(workspace_.rows(), kWidth),
           hidden_(workspace_.rows(), kWidth),
           last_hidden_(max_batch, kWidth),
-          logits_(max_batch, C.vocab),
-          host_logits_(std::size_t(max_batch) * C.vocab) {
-      ids_.reserve(workspace_.rows());
+          step_(max_batch, C.vocab) {
+      chunk_ids_.reserve(workspace_.rows());
     }
     int max_batch() const { return max_batch_; }
     int max_tokens() const { return max_tokens_; }
@@ -70,18 +68,31 @@ class GptNeoxLM {
    private:
     friend class GptNeoxLM;
     int max_batch_, max_tokens_;
+    detail::SessionInUse in_use_;
     typename B::KvCache cache_;
     typename Stack::Workspace workspace_;
-    typename B::Buffer x_, hidden_;  // [rows, H]
-    typename B::Buffer last_hidden_;  // [max_batch, H]: newest hidden state of each active sequence
-    typename B::Buffer logits_;       // [max_batch, V]
-    std::vector<float> host_logits_;
-    std::vector<Token> ids_;
-    std::vector<int> lengths_, active_;
-    RaggedBatch batch_;
+    typename B::Buffer x_, hidden_;   // [rows, H]
+    typename B::Buffer last_hidden_;  // [max_batch, H]: newest hidden state of each member of step_
+    detail::SamplingStep<B> step_;
+    RaggedBatch chunk_;               // the prefill call being made
+    std::vector<Token> chunk_ids_;    // [chunk_.rows()]
+    std::vector<int> lengths_;        // tokens in each sequence's cache
   };
 
-  Session make_session(int max_batch, int max_tokens) const { return Session(*this, max_batch, max_tokens); }
+  /// A session for up to max_batch sequences of max_tokens tokens; refused before allocating when
+  /// it needs more than memory_budget bytes (0: this machine's physical memory).
+  Session make_session(int max_batch, int max_tokens, std::uint64_t memory_budget = 0) const {
+    return Session(*this, max_batch, max_tokens, memory_budget);
+  }
+
+  /// Bytes a session of this size allocates: the KV cache, the prefill workspace and the logits.
+  static std::uint64_t session_bytes(int max_batch, int max_tokens) {
+    const std::uint64_t batch = std::uint64_t(max_batch), w = kWidth, f = C.decoder.ffn;
+    const std::uint64_t rows = std::max<std::uint64_t>(kPrefillChunk, batch);
+    const std::uint64_t cache = 2 * std::uint64_t(C.decoder.layers) * batch * std::uint64_t(max_tokens) * w;
+    const std::uint64_t scratch = rows * (5 * w + f) + 2 * rows * w + batch * w + 2 * batch * std::uint64_t(C.vocab);
+    return (cache + scratch) * sizeof(float);
+  }
 
   /// Teacher-forced logits [batch, T, V] for ids [batch, T] (row-major).
   std::vector<float> forward(std::span<const Token> ids, int batch) const {
@@ -97,13 +108,10 @@ class GptNeoxLM {
     return logits;
   }
 
-  /// Log-likelihood of each sequence: every token after the first is scored.
+  /// Log-likelihood of each sequence: every token after the first is scored, so a sequence needs two.
   std::vector<SequenceScore> score(std::span<const std::vector<Token>> sequences) const {
-    std::vector<std::span<const Token>> views;
-    for (std::size_t s = 0; s < sequences.size(); ++s) {
-      if (sequences[s].empty()) throw Error("sequence " + std::to_string(s) + " is empty");
-      views.emplace_back(sequences[s]);
-    }
+    detail::check_scorable(sequences, C.vocab, 2, "the first token");
+    const std::vector<std::span<const Token>> views(sequences.begin(), sequences.end());
     std::vector<SequenceScore> scores(sequences.size());
     std::vector<float> host;
     run_sequences(views, [&](MatrixView<const float> chunk_logits, const RaggedBatch& batch) {
@@ -121,55 +129,29 @@ class GptNeoxLM {
     });
     return scores;
   }
+  /// score() for a braced list of sequences: model.score({{1, 2, 3}}).
+  std::vector<SequenceScore> score(std::initializer_list<std::vector<Token>> sequences) const {
+    return score(std::span<const std::vector<Token>>(sequences.begin(), sequences.size()));
+  }
 
   /// Generates for a batch of prompts of any lengths; sequences stop independently.
-  std::vector<Generation> generate(Session& session, std::span<const Request> requests,
+  std::vector<Generation> generate(Session& ss, std::span<const Request> requests,
                                    const GenerateOptions& options = {}) const {
-    detail::validate_requests(requests, C.vocab, C.max_positions, session.max_batch_,
-                              session.max_tokens_, [](int n) { return n; });
+    detail::validate_requests(requests, C.vocab, C.max_positions, ss.max_batch_, ss.max_tokens_,
+                              [](int n) { return n; });
+    const auto busy = ss.in_use_.enter("generate");
     detail::GenerationState state(requests, C.vocab, options.on_token);
-    Session& ss = session;
     ss.lengths_.clear();
-    ss.active_.clear();
-    for (std::size_t s = 0; s < requests.size(); ++s) {
-      ss.lengths_.push_back(int(requests[s].prompt.size()));
-      if (!state.finished(int(s))) ss.active_.push_back(int(s));
-    }
-    // Prefill every prompt; keep the last prompt row's hidden state of each active sequence.
-    detail::for_each_prefill_chunk(ss.lengths_, ss.workspace_.rows(), ss.batch_, [&](const RaggedBatch& batch) {
-      ss.ids_.clear();
-      for (int i = 0; i < batch.sequences(); ++i) {
-        const auto& prompt = requests[batch.cache_slot[i]].prompt;
-        const int count = batch.row_begin[i + 1] - batch.row_begin[i];
-        ss.ids_.insert(ss.ids_.end(), prompt.begin() + batch.cache_begin[i], prompt.begin() + batch.cache_begin[i] + count);
-      }
-      const auto hidden = run_stack(ss, batch);
-      for (int i = 0; i < batch.sequences(); ++i) {
-        const int s = batch.cache_slot[i];
-        const auto at = std::find(ss.active_.begin(), ss.active_.end(), s);
-        if (at == ss.active_.end() || !detail::ends_sequence(batch, i, ss.lengths_[s])) continue;
-        B::copy(hidden.rows_slice(batch.row_begin[i + 1] - 1, 1),
-                ss.last_hidden_.view().rows_slice(int(at - ss.active_.begin()), 1));
-      }
-    });
-    while (!ss.active_.empty()) {
-      const int n = int(ss.active_.size());
-      const auto logits = ss.logits_.view().rows_slice(0, n);
-      B::linear(ss.last_hidden_.view().rows_slice(0, n), embed_out_, logits, Epilogue::kStore);
-      B::download(logits, std::span(ss.host_logits_).first(std::size_t(n) * C.vocab));
-      ss.batch_.clear();
-      ss.ids_.clear();
-      for (int i = 0; i < n; ++i) {
-        const int s = ss.active_[i];
-        const Token t = state.sample(s, std::span(ss.host_logits_).subspan(std::size_t(i) * C.vocab, C.vocab));
-        if (state.finished(s)) continue;
-        ss.batch_.add_sequence(s, ss.lengths_[s], 1);
-        ss.batch_.positions.push_back(ss.lengths_[s]++);
-        ss.ids_.push_back(t);
-      }
-      ss.active_.assign(ss.batch_.cache_slot.begin(), ss.batch_.cache_slot.end());
-      if (ss.active_.empty()) break;
-      const auto hidden = run_stack(ss, ss.batch_);
+    for (const Request& r : requests) ss.lengths_.push_back(int(r.prompt.size()));
+    ss.step_.start(state, int(requests.size()));
+    prefill(ss, requests);
+    while (true) {
+      ss.step_.sample(embed_out_, ss.last_hidden_.view(), state, [&](int s) {
+        const int index = ss.lengths_[s]++;
+        return std::pair{index, index};
+      });
+      if (ss.step_.members.empty()) break;
+      const auto hidden = run_stack(ss, ss.step_.ids, ss.step_.next);
       B::copy(hidden, ss.last_hidden_.view().rows_slice(0, hidden.rows));
     }
     return state.take();
@@ -181,10 +163,16 @@ class GptNeoxLM {
     Session session(*this, std::max<int>(1, int(requests.size())), tokens);
     return generate(session, requests, options);
   }
+  /// generate() for a braced list of requests: model.generate({{.prompt = {1, 2}}}).
+  std::vector<Generation> generate(Session& ss, std::initializer_list<Request> requests,
+                                   const GenerateOptions& options = {}) const {
+    return generate(ss, std::span<const Request>(requests.begin(), requests.size()), options);
+  }
+  std::vector<Generation> generate(std::initializer_list<Request> requests, const GenerateOptions& options = {}) const {
+    return generate(std::span<const Request>(requests.begin(), requests.size()), options);
+  }
 
  private:
-  GptNeoxLM() = default;
-
   static int check_forward_shape(std::span<const Token> ids, int batch) {
     if (batch <= 0 || ids.empty() || ids.size() % batch != 0)
       throw Error("forward: " + std::to_string(ids.size()) + " ids do not form " + std::to_string(batch) + " equal rows");
@@ -196,14 +184,23 @@ class GptNeoxLM {
     return t;
   }
 
-  /// Embeds session.ids_ (one per row of `batch`) and runs the stack; returns the final hidden rows.
-  MatrixView<float> run_stack(Session& ss, const RaggedBatch& batch) const {
+  /// Embeds `ids` (one per row of `batch`) and runs the stack; returns the final hidden rows.
+  MatrixView<float> run_stack(Session& ss, std::span<const Token> ids, const RaggedBatch& batch) const {
     const int rows = batch.rows();
     const auto x = ss.x_.view().rows_slice(0, rows);
     const auto hidden = ss.hidden_.view().rows_slice(0, rows);
-    B::gather(embed_in_, ss.ids_, x);
-    stack_->forward(x, batch, ss.cache_, ss.workspace_, hidden);
+    B::gather(embed_in_, ids, x);
+    stack_.forward(x, batch, ss.cache_, ss.workspace_, hidden);
     return hidden;
+  }
+
+  /// Runs every prompt through the stack; each member's last prompt row is its first hidden state.
+  void prefill(Session& ss, std::span<const Request> requests) const {
+    detail::for_each_prefill_chunk(ss.lengths_, ss.workspace_.rows(), ss.chunk_, [&](const RaggedBatch& chunk) {
+      detail::chunk_ids(chunk, 1, [&](int s) { return std::span<const Token>(requests[s].prompt); }, ss.chunk_ids_);
+      const auto hidden = run_stack(ss, ss.chunk_ids_, chunk);
+      detail::keep_final_rows(chunk, ss.lengths_, ss.step_, hidden, ss.last_hidden_.view());
+    });
   }
 
   /// Prefills whole sequences chunk by chunk and hands each chunk's logits to fn(logits, batch).
@@ -221,23 +218,21 @@ class GptNeoxLM {
       throw Error("sequence length " + std::to_string(longest) + " exceeds max positions " + std::to_string(C.max_positions));
     Session ss(*this, int(sequences.size()), longest);
     typename B::Buffer logits(ss.workspace_.rows(), C.vocab);
-    detail::for_each_prefill_chunk(lengths, ss.workspace_.rows(), ss.batch_, [&](const RaggedBatch& batch) {
-      ss.ids_.clear();
-      for (int i = 0; i < batch.sequences(); ++i) {
-        const auto seq = sequences[batch.cache_slot[i]];
-        ss.ids_.insert(ss.ids_.end(), seq.begin() + batch.cache_begin[i],
-                       seq.begin() + batch.cache_begin[i] + (batch.row_begin[i + 1] - batch.row_begin[i]));
-      }
-      const auto hidden = run_stack(ss, batch);
+    detail::for_each_prefill_chunk(lengths, ss.workspace_.rows(), ss.chunk_, [&](const RaggedBatch& batch) {
+      detail::chunk_ids(batch, 1, [&](int s) { return sequences[s]; }, ss.chunk_ids_);
+      const auto hidden = run_stack(ss, ss.chunk_ids_, batch);
       const auto chunk_logits = logits.view().rows_slice(0, batch.rows());
       B::linear(hidden, embed_out_, chunk_logits, Epilogue::kStore);
       fn(MatrixView<const float>(chunk_logits), batch);
     });
   }
 
-  typename B::Embedding embed_in_;
-  std::optional<Stack> stack_;
-  typename B::Linear embed_out_;
+  GptNeoxLM(typename B::Embedding embed_in, Stack stack, typename B::Linear embed_out)
+      : embed_in_(std::move(embed_in)), stack_(std::move(stack)), embed_out_(std::move(embed_out)) {}
+
+  typename B::Embedding embed_in_;  // [V, H]
+  Stack stack_;
+  typename B::Linear embed_out_;    // [V, H], no bias
 };
 
 }  // namespace blockformer

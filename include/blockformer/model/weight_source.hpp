@@ -9,11 +9,13 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "blockformer/backends/backend.hpp"
 #include "blockformer/error.hpp"
 #include "blockformer/io/checkpoint.hpp"
+#include "blockformer/io/model_config.hpp"
 
 namespace blockformer {
 
@@ -22,15 +24,8 @@ struct LoadOptions {
   io::LoadMode mode = io::LoadMode::Mmap;  // Read for files that may change while mapped
   bool allow_unused = false;               // tolerate checkpoint keys the model does not use
   bool check_weights = false;              // scan every weight for NaN/Inf (a full pass over the data)
+  bool check_config_json = true;           // a config.json beside the weights must match the compiled config
 };
-
-namespace detail {
-inline std::string dims_string(const std::vector<std::uint64_t>& dims) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
-  return s + "]";
-}
-}  // namespace detail
 
 /// Reads tensors from a checkpoint; collects missing, mis-shaped and unsupported tensors and
 /// unknown keys, and finish() throws one Error listing them all.
@@ -65,11 +60,13 @@ class CheckpointWeights {
   void finish(Ignorable ignorable) {
     if (!options_.allow_unused)
       for (const std::string& key : checkpoint_.names())
-        if (!used_.count(key) && !ignorable(key)) problems_.push_back("unexpected tensor '" + key + "'");
-    if (problems_.empty()) return;
+        if (!used_.count(key) && !ignorable(key)) report("unexpected tensor " + quote(key));
+    if (problem_count_ == 0) return;
     std::string message = checkpoint_.source() + ": checkpoint does not match the compiled config (" +
-                          std::to_string(problems_.size()) + " problems):";
+                          std::to_string(problem_count_) + " problems):";
     for (const std::string& p : problems_) message += "\n  " + p;
+    if (problem_count_ > problems_.size())
+      message += "\n  ... and " + std::to_string(problem_count_ - problems_.size()) + " more";
     throw Error(message);
   }
 
@@ -78,17 +75,17 @@ class CheckpointWeights {
     used_.insert(name);
     const auto ref = checkpoint_.find(name);
     if (!ref) {
-      problems_.push_back("missing tensor '" + name + "'");
+      report("missing tensor " + quote(name));
       return {};
     }
     const io::TensorInfo& info = *ref->info;
     if (info.shape != shape) {
-      problems_.push_back("tensor '" + name + "': expected " + detail::dims_string(shape) + ", found " +
-                          detail::dims_string(info.shape));
+      report("tensor " + quote(name) + ": expected " + io::shape_string(shape) + ", found " +
+                          io::shape_string(info.shape));
       return {};
     }
-    if (info.dtype != io::DType::F32 && info.dtype != io::DType::F16 && info.dtype != io::DType::BF16) {
-      problems_.push_back("tensor '" + name + "': dtype " + std::string(io::dtype_name(info.dtype)) +
+    if (!io::is_float_dtype(info.dtype)) {
+      report("tensor " + quote(name) + ": dtype " + std::string(io::dtype_name(info.dtype)) +
                           " not supported (supported: F32, F16, BF16)");
       return {};
     }
@@ -97,7 +94,7 @@ class CheckpointWeights {
     if (options_.check_weights) {
       for (std::size_t i = 0; i < values.size(); ++i) {
         if (!std::isfinite(values[i])) {
-          problems_.push_back("tensor '" + name + "': non-finite value " + std::to_string(values[i]) +
+          report("tensor " + quote(name) + ": non-finite value " + std::to_string(values[i]) +
                               " at flat index " + std::to_string(i));
           break;
         }
@@ -109,7 +106,14 @@ class CheckpointWeights {
   const io::Checkpoint& checkpoint_;
   LoadOptions options_;
   std::set<std::string> used_;
+  /// Problems past the first kShownProblems are counted, not kept: a hostile header with a million
+  /// unexpected tensors must not build a million-line message.
+  static constexpr std::size_t kShownProblems = 32;
+  void report(std::string problem) {
+    if (++problem_count_ <= kShownProblems) problems_.push_back(std::move(problem));
+  }
   std::vector<std::string> problems_;
+  std::size_t problem_count_ = 0;
 };
 
 /// Seeded random weights with the scale of a trained GPT-NeoX (for benchmarks and invariants):
@@ -152,6 +156,10 @@ class RandomWeights {
 template <class Model>
 Model load_checkpoint(const std::filesystem::path& path, const LoadOptions& options) {
   const io::Checkpoint checkpoint = io::Checkpoint::open(path, options.mode);
+  // Before any weight is read: a wrong preset is then one summary of the fields that differ.
+  if (options.check_config_json)
+    if (const std::filesystem::path config = io::config_json_for(checkpoint.directory()); !config.empty())
+      io::check_config_json(config, Model::kConfig);
   CheckpointWeights weights(checkpoint, options);
   return Model::from_weights(weights);
 }

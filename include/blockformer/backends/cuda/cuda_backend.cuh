@@ -16,6 +16,7 @@
 
 #include "blockformer/backends/backend.hpp"
 #include "blockformer/backends/head_dims.hpp"
+#include "blockformer/backends/op_checks.hpp"
 #include "blockformer/backends/cuda/check.cuh"
 #include "blockformer/backends/cuda/context.cuh"
 #include "blockformer/backends/cuda/device_memory.cuh"
@@ -149,12 +150,11 @@ struct CudaBackend {
   // ----------------------------------------------------------------------------- ops
   static void linear(MatrixView<const float> x, const Linear& w, MatrixView<float> y, Epilogue epilogue) {
     const int out = w.weight.rows(), in = w.weight.cols();
-    if (x.cols != in || y.cols != out || x.rows != y.rows)
-      throw Error("CudaBackend::linear: x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "] times W^T [" +
-                  std::to_string(in) + ", " + std::to_string(out) + "] into y [" + std::to_string(y.rows) + ", " +
-                  std::to_string(y.cols) + "]");
-    check_ld(x, "linear x");
-    check_ld(y, "linear y");
+    if constexpr (op_checks::kEnabled) {
+      op_checks::linear(x, out, in, y, "CudaBackend::linear");
+      check_ld(x, "linear x");
+      check_ld(y, "linear y");
+    }
     if (y.rows == 0 || out == 0) return;
     cuda::Context& ctx = cuda::Context::get();
     const float alpha = 1.0f, beta = epilogue == Epilogue::kAccumulate ? 1.0f : 0.0f;
@@ -177,9 +177,7 @@ struct CudaBackend {
   }
 
   static void layer_norm(MatrixView<const float> x, const Norm& n, float eps, MatrixView<float> y) {
-    if (x.rows != y.rows || x.cols != y.cols || std::size_t(x.cols) != n.weight.size())
-      throw Error("CudaBackend::layer_norm: x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "], y [" +
-                  std::to_string(y.rows) + ", " + std::to_string(y.cols) + "], norm width " + std::to_string(n.weight.size()));
+    if constexpr (op_checks::kEnabled) op_checks::layer_norm(x, n.weight.size(), y, "CudaBackend::layer_norm");
     if (x.rows == 0) return;
     cuda::Context& ctx = cuda::Context::get();
     cuda::kernels::layer_norm<kRowThreads><<<x.rows, kRowThreads, 0, ctx.stream()>>>(
@@ -188,14 +186,16 @@ struct CudaBackend {
   }
 
   static void rotary(MatrixView<float> qkv, const RaggedBatch& batch, const RotaryTable& table, AttentionShape shape) {
-    check_shape(qkv, shape, "CudaBackend::rotary");
-    cuda::validate_batch(batch, qkv.rows, "CudaBackend::rotary");
     const int half = shape.rotary_dims / 2;
+    if constexpr (op_checks::kEnabled) {
+      op_checks::qkv(qkv, shape, shape.head_dim, "CudaBackend::rotary");
+      op_checks::batch(batch, qkv.rows, "CudaBackend::rotary");
+      if (half > 0) {
+        op_checks::rotary_table(shape.rotary_dims, table.half(), "CudaBackend::rotary");
+        op_checks::positions(batch, table.max_positions(), "CudaBackend::rotary");
+      }
+    }
     if (half == 0 || qkv.rows == 0) return;
-    if (half != table.half())
-      throw Error("CudaBackend::rotary: shape has " + std::to_string(shape.rotary_dims) + " rotary dims, the table " +
-                  std::to_string(2 * table.half()));
-    cuda::validate_positions(batch, table.max_positions(), "CudaBackend::rotary");
     cuda::Context& ctx = cuda::Context::get();
     const cuda::DeviceBatch b = ctx.batch(batch, shape.heads);
     cuda::kernels::rotary<kRowThreads><<<qkv.rows, kRowThreads, 0, ctx.stream()>>>(
@@ -207,33 +207,20 @@ struct CudaBackend {
   static void attention(MatrixView<const float> qkv, KvCache& cache, int layer, const RaggedBatch& batch,
                         MatrixView<float> y, AttentionShape shape) {
     static_assert(head_dim_compiled(HeadDim), "no CUDA attention kernel for this head dim: add it to kCompiledHeadDims");
-    check_shape(qkv, shape, "CudaBackend::attention");
-    cuda::validate_batch(batch, qkv.rows, "CudaBackend::attention");
-    if (y.rows != qkv.rows || y.cols < shape.heads * shape.head_dim)
-      throw Error("CudaBackend::attention: y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "] for " +
-                  std::to_string(qkv.rows) + " rows of " + std::to_string(shape.heads) + " heads x " +
-                  std::to_string(shape.head_dim));
-    if (cache.heads() != shape.heads || cache.head_dim() != shape.head_dim)
-      throw Error("CudaBackend::attention: cache holds " + std::to_string(cache.heads()) + " heads x " +
-                  std::to_string(cache.head_dim()) + ", the layer has " + std::to_string(shape.heads) + " x " +
-                  std::to_string(shape.head_dim));
-    if (layer < 0 || layer >= cache.layers())
-      throw Error("CudaBackend::attention: layer " + std::to_string(layer) + " of a " + std::to_string(cache.layers()) +
-                  "-layer cache");
-    cuda::validate_cache_batch(batch, cache.slots(), cache.capacity(), "CudaBackend::attention");
+    if constexpr (op_checks::kEnabled) {
+      const char* op = "CudaBackend::attention";
+      op_checks::qkv(qkv, shape, HeadDim, op);
+      op_checks::batch(batch, qkv.rows, op);
+      op_checks::attention(qkv, y, shape, cache.layers(), cache.heads(), cache.head_dim(), layer, op);
+      op_checks::cache_batch(batch, cache.slots(), cache.capacity(), op);
+    }
     if (qkv.rows == 0) return;
     launch_attention<HeadDim>(qkv, cache, layer, batch, y, shape);
   }
 
   static void gather(const Embedding& e, std::span<const Token> ids, MatrixView<float> y) {
     const auto table = e.table.view();
-    if (std::size_t(y.rows) != ids.size() || y.cols != table.cols)
-      throw Error("CudaBackend::gather: " + std::to_string(ids.size()) + " ids of width " + std::to_string(table.cols) +
-                  " into y [" + std::to_string(y.rows) + ", " + std::to_string(y.cols) + "]");
-    for (std::size_t i = 0; i < ids.size(); ++i)
-      if (ids[i] < 0 || ids[i] >= table.rows)
-        throw Error("CudaBackend::gather: ids[" + std::to_string(i) + "] = " + std::to_string(ids[i]) + " outside [0, " +
-                    std::to_string(table.rows) + ")");
+    if constexpr (op_checks::kEnabled) op_checks::gather(ids, table.rows, table.cols, y, "CudaBackend::gather");
     if (ids.empty()) return;
     cuda::Context& ctx = cuda::Context::get();
     const auto* device_ids = static_cast<const int*>(ctx.upload(ids.data(), ids.size_bytes()));
@@ -243,9 +230,7 @@ struct CudaBackend {
   }
 
   static void copy(MatrixView<const float> x, MatrixView<float> y) {
-    if (x.rows != y.rows || x.cols != y.cols)
-      throw Error("CudaBackend::copy: x [" + std::to_string(x.rows) + ", " + std::to_string(x.cols) + "] into y [" +
-                  std::to_string(y.rows) + ", " + std::to_string(y.cols) + "]");
+    if constexpr (op_checks::kEnabled) op_checks::copy(x, y, "CudaBackend::copy");
     if (x.rows == 0 || x.cols == 0) return;
     BLOCKFORMER_CUDA_CHECK(cudaMemcpy2DAsync(y.data, y.stride * sizeof(float), x.data, x.stride * sizeof(float),
                                              x.cols * sizeof(float), x.rows, cudaMemcpyDeviceToDevice,
@@ -254,18 +239,13 @@ struct CudaBackend {
 
   /// Synchronizes this thread's stream: the host data is complete on return.
   static void download(MatrixView<const float> x, std::span<float> host) {
-    if (host.size() < std::size_t(x.rows) * x.cols)
-      throw Error("CudaBackend::download: " + std::to_string(host.size()) + " host floats for [" + std::to_string(x.rows) +
-                  ", " + std::to_string(x.cols) + "]");
+    if constexpr (op_checks::kEnabled) op_checks::download(x, host.size(), "CudaBackend::download");
     if (x.rows == 0 || x.cols == 0) return;
     cuda::Context& ctx = cuda::Context::get();
     BLOCKFORMER_CUDA_CHECK(cudaMemcpy2DAsync(host.data(), x.cols * sizeof(float), x.data, x.stride * sizeof(float),
                                              x.cols * sizeof(float), x.rows, cudaMemcpyDeviceToHost, ctx.stream()));
     BLOCKFORMER_CUDA_CHECK(cudaStreamSynchronize(ctx.stream()));
   }
-
-  /// Waits for every op queued by this thread (benchmarks, timing).
-  static void synchronize() { BLOCKFORMER_CUDA_CHECK(cudaStreamSynchronize(cuda::Context::get().stream())); }
 
  private:
   template <int HD>
@@ -293,13 +273,6 @@ struct CudaBackend {
     BLOCKFORMER_CUDA_CHECK_LAUNCH("attention_combine");
   }
 
-  static void check_shape(MatrixView<const float> qkv, AttentionShape shape, const char* op) {
-    if (shape.heads <= 0 || shape.head_dim <= 0 || qkv.cols < 3 * shape.heads * shape.head_dim ||
-        shape.rotary_dims < 0 || shape.rotary_dims > shape.head_dim)
-      throw Error(std::string(op) + ": qkv [" + std::to_string(qkv.rows) + ", " + std::to_string(qkv.cols) + "] for " +
-                  std::to_string(shape.heads) + " heads x 3 x " + std::to_string(shape.head_dim) + " (rotary " +
-                  std::to_string(shape.rotary_dims) + ")");
-  }
   static void check_ld(MatrixView<const float> v, const char* what) {
     if (v.stride < v.cols || v.stride > INT_MAX || v.stride < 1)
       throw Error(std::string("CudaBackend::") + what + ": row stride " + std::to_string(v.stride) + " for " +

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Host-side planning for the CUDA backend: validation of a RaggedBatch against the tensors an op
-// touches, and the attention work list (query tiles, FlashDecoding-style key splits) uploaded with
+// Host-side planning for the CUDA backend: the attention work list (query tiles, FlashDecoding-style key splits) uploaded with
 // the batch. Plain C++ (no CUDA headers): CPU tests include it directly.
 #include <algorithm>
 #include <cstddef>
@@ -48,48 +47,6 @@ struct AttentionPlan {
   std::vector<AttentionCombine> combines;
   int partials = 0;  // partial slots; each holds heads x (head_dim + 2) floats (max, sum, acc)
 };
-
-/// Throws unless `batch` is well formed and describes exactly `rows` rows.
-inline void validate_batch(const RaggedBatch& batch, int rows, const char* op) {
-  const std::string where = std::string(op) + ": ";
-  const int s = batch.sequences();
-  if (batch.row_begin.size() != std::size_t(s) + 1 || batch.cache_begin.size() != std::size_t(s))
-    throw Error(where + "batch has " + std::to_string(batch.row_begin.size()) + " row_begin and " +
-                std::to_string(batch.cache_begin.size()) + " cache_begin entries for " + std::to_string(s) +
-                " sequences (expected sequences + 1 and sequences)");
-  if (batch.row_begin[0] != 0) throw Error(where + "batch row_begin[0] is " + std::to_string(batch.row_begin[0]) + ", expected 0");
-  for (int i = 0; i < s; ++i)
-    if (batch.row_begin[i + 1] < batch.row_begin[i])
-      throw Error(where + "batch row_begin decreases at sequence " + std::to_string(i));
-  if (batch.rows() != rows)
-    throw Error(where + "batch describes " + std::to_string(batch.rows()) + " rows, the tensor has " + std::to_string(rows));
-  if (batch.positions.size() != std::size_t(rows))
-    throw Error(where + "batch has " + std::to_string(batch.positions.size()) + " positions for " + std::to_string(rows) + " rows");
-}
-
-/// Throws unless every sequence's rows fit its cache slot: slot in [0, slots), begin >= 0 and
-/// begin + rows <= capacity.
-inline void validate_cache_batch(const RaggedBatch& batch, int slots, int capacity, const char* op) {
-  for (int i = 0; i < batch.sequences(); ++i) {
-    const int slot = batch.cache_slot[i], begin = batch.cache_begin[i];
-    const int count = batch.row_begin[i + 1] - batch.row_begin[i];
-    if (slot < 0 || slot >= slots)
-      throw Error(std::string(op) + ": sequence " + std::to_string(i) + " uses cache slot " + std::to_string(slot) +
-                  ", the cache has " + std::to_string(slots) + " slots");
-    if (begin < 0 || std::size_t(begin) + std::size_t(count) > std::size_t(capacity))
-      throw Error(std::string(op) + ": sequence " + std::to_string(i) + " writes cache indices [" + std::to_string(begin) +
-                  ", " + std::to_string(std::size_t(begin) + count) + ") of slot " + std::to_string(slot) +
-                  ", capacity is " + std::to_string(capacity));
-  }
-}
-
-/// Throws unless every rotary position lies in [0, max_positions).
-inline void validate_positions(const RaggedBatch& batch, int max_positions, const char* op) {
-  for (std::size_t r = 0; r < batch.positions.size(); ++r)
-    if (batch.positions[r] < 0 || batch.positions[r] >= max_positions)
-      throw Error(std::string(op) + ": row " + std::to_string(r) + " has rotary position " +
-                  std::to_string(batch.positions[r]) + ", the table covers [0, " + std::to_string(max_positions) + ")");
-}
 
 /// Splits every sequence into tiles of kAttentionRows rows; when tiles x heads cannot give
 /// `target_blocks` thread blocks (a decode step with a small batch), also splits each tile's key

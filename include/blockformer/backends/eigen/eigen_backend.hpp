@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// The CPU backend: Eigen GEMMs for every linear layer (batch rows form one GEMM, threads split the
-// output columns and apply bias / GELU / residual on their slice while it is in cache), and
-// per-(sequence, head) attention over a contiguous KV stream, threaded over (sequence, head).
-// Threads come from OpenMP when the build has it (OMP_NUM_THREADS), else everything runs serially.
+// The CPU backend. Linear layers: decode steps (up to kSmallGemmMaxRows rows) stream W once
+// through the register-blocked small_gemm kernel; larger calls (prefill) go through Eigen's packed
+// GEMM; threads split the output columns and apply bias / GELU / residual on their slice while it
+// is in cache. Attention: per (sequence, head) over a contiguous KV stream (attention.hpp),
+// threaded over (sequence, head). Threads come from OpenMP when the build has it
+// (OMP_NUM_THREADS), else everything runs serially.
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "blockformer/backends/eigen/attention.hpp"
 #include "blockformer/backends/eigen/gemm.hpp"
 #include "blockformer/backends/eigen/small_gemm.hpp"
+#include "blockformer/backends/op_checks.hpp"
 #include "blockformer/error.hpp"
 #include "blockformer/rotary.hpp"
 #include "blockformer/io/half.hpp"
@@ -51,35 +54,23 @@ struct BasicEigenBackend {
     return Map(v.data, v.rows, v.cols, Eigen::OuterStride<>(v.stride));
   }
 
-  /// Dense row-major float storage in host memory.
-  class Buffer {
+  /// Dense row-major host storage: activations (float) and weights (float or bf16 bits).
+  template <class T>
+  class Dense {
    public:
-    Buffer() = default;
-    Buffer(int rows, int cols) : rows_(rows), cols_(cols), data_(std::size_t(rows) * cols) {}
-    MatrixView<float> view() { return contiguous_view(data_.data(), rows_, cols_); }
-    MatrixView<const float> view() const { return contiguous_view(data_.data(), rows_, cols_); }
+    Dense() = default;
+    Dense(int rows, int cols) : rows_(rows), cols_(cols), data_(std::size_t(rows) * cols) {}
+    MatrixView<T> view() { return contiguous_view(data_.data(), rows_, cols_); }
+    MatrixView<const T> view() const { return contiguous_view(data_.data(), rows_, cols_); }
     int rows() const { return rows_; }
     int cols() const { return cols_; }
 
    private:
     int rows_ = 0, cols_ = 0;
-    std::vector<float> data_;
+    std::vector<T> data_;
   };
-
-  /// Dense row-major weight storage (float, or bf16 bits).
-  class Weights {
-   public:
-    Weights() = default;
-    Weights(int rows, int cols) : rows_(rows), cols_(cols), data_(std::size_t(rows) * cols) {}
-    MatrixView<WeightType> view() { return contiguous_view(data_.data(), rows_, cols_); }
-    MatrixView<const WeightType> view() const { return contiguous_view(data_.data(), rows_, cols_); }
-    int rows() const { return rows_; }
-    int cols() const { return cols_; }
-
-   private:
-    int rows_ = 0, cols_ = 0;
-    std::vector<WeightType> data_;
-  };
+  using Buffer = Dense<float>;
+  using Weights = Dense<WeightType>;
 
   struct Linear {
     Weights weight;  // [out, in]
@@ -112,6 +103,7 @@ struct BasicEigenBackend {
       sin_ = std::move(angles.sin);
     }
     int max_positions() const { return half_ ? int(cos_.size() / half_) : 0; }
+    int half() const { return half_; }
     const float* cos(int position) const { return cos_.data() + std::size_t(position) * half_; }
     const float* sin(int position) const { return sin_.data() + std::size_t(position) * half_; }
 
@@ -126,10 +118,13 @@ struct BasicEigenBackend {
    public:
     KvCache() = default;
     KvCache(int layers, int slots, int heads, int capacity, int head_dim)
-        : slots_(slots), heads_(heads), capacity_(capacity), head_dim_(head_dim),
+        : layers_(layers), slots_(slots), heads_(heads), capacity_(capacity), head_dim_(head_dim),
           k_(std::size_t(layers) * slots * heads * capacity * head_dim), v_(k_.size()) {}
+    int layers() const { return layers_; }
     int slots() const { return slots_; }
+    int heads() const { return heads_; }
     int capacity() const { return capacity_; }
+    int head_dim() const { return head_dim_; }
     std::size_t bytes() const { return 2 * k_.size() * sizeof(float); }
     float* k(int layer, int slot, int head) { return k_.data() + offset(layer, slot, head); }
     float* v(int layer, int slot, int head) { return v_.data() + offset(layer, slot, head); }
@@ -138,7 +133,7 @@ struct BasicEigenBackend {
     std::size_t offset(int layer, int slot, int head) const {
       return ((std::size_t(layer) * slots_ + slot) * heads_ + head) * capacity_ * head_dim_;
     }
-    int slots_ = 0, heads_ = 0, capacity_ = 0, head_dim_ = 0;
+    int layers_ = 0, slots_ = 0, heads_ = 0, capacity_ = 0, head_dim_ = 0;
     std::vector<float> k_, v_;
   };
 
@@ -169,6 +164,7 @@ struct BasicEigenBackend {
 
   static void linear(MatrixView<const float> x, const Linear& w, MatrixView<float> y,
                      Epilogue epilogue) {
+    if constexpr (op_checks::kEnabled) op_checks::linear(x, w.weight.rows(), w.weight.cols(), y, "EigenBackend::linear");
     const int out_cols = y.cols;
     const int threads = threads_for(double(x.rows) * x.cols * out_cols);
     // Each thread owns a slice of output columns (weight rows): it streams its part of W once
@@ -229,9 +225,8 @@ struct BasicEigenBackend {
     }
   }
 
-  static float gelu_erf(float v) { return 0.5f * v * (1.0f + std::erf(v * float(std::numbers::sqrt2 / 2))); }
-
   static void layer_norm(MatrixView<const float> x, const Norm& n, float eps, MatrixView<float> y) {
+    if constexpr (op_checks::kEnabled) op_checks::layer_norm(x, n.weight.size(), y, "EigenBackend::layer_norm");
     const int width = x.cols;
     const Eigen::Map<const Eigen::ArrayXf> weight(n.weight.data(), width), bias(n.bias.data(), width);
 #pragma omp parallel for if (threads_for(double(x.rows) * width * 8) > 1)
@@ -248,6 +243,14 @@ struct BasicEigenBackend {
   static void rotary(MatrixView<float> qkv, const RaggedBatch& batch, const RotaryTable& table,
                      AttentionShape shape) {
     const int half = shape.rotary_dims / 2;
+    if constexpr (op_checks::kEnabled) {
+      op_checks::qkv(qkv, shape, shape.head_dim, "EigenBackend::rotary");
+      op_checks::batch(batch, qkv.rows, "EigenBackend::rotary");
+      if (half > 0) {
+        op_checks::rotary_table(shape.rotary_dims, table.half(), "EigenBackend::rotary");
+        op_checks::positions(batch, table.max_positions(), "EigenBackend::rotary");
+      }
+    }
     if (half == 0) return;
 #pragma omp parallel for if (threads_for(double(qkv.rows) * shape.heads * half * 4) > 1)
     for (int r = 0; r < qkv.rows; ++r) {
@@ -271,6 +274,13 @@ struct BasicEigenBackend {
   template <int HeadDim>
   static void attention(MatrixView<const float> qkv, KvCache& cache, int layer,
                         const RaggedBatch& batch, MatrixView<float> y, AttentionShape shape) {
+    if constexpr (op_checks::kEnabled) {
+      const char* op = "EigenBackend::attention";
+      op_checks::qkv(qkv, shape, HeadDim, op);
+      op_checks::batch(batch, qkv.rows, op);
+      op_checks::attention(qkv, y, shape, cache.layers(), cache.heads(), cache.head_dim(), layer, op);
+      op_checks::cache_batch(batch, cache.slots(), cache.capacity(), op);
+    }
     constexpr int hd = HeadDim;
     const int heads = shape.heads, sequences = batch.sequences();
     const float scale = 1.0f / std::sqrt(float(hd));
@@ -294,6 +304,7 @@ struct BasicEigenBackend {
 
   static void gather(const Embedding& e, std::span<const Token> ids, MatrixView<float> y) {
     const auto table = e.table.view();
+    if constexpr (op_checks::kEnabled) op_checks::gather(ids, table.rows, table.cols, y, "EigenBackend::gather");
     for (std::size_t i = 0; i < ids.size(); ++i) {
       if constexpr (kBf16) {
         const std::uint16_t* src = table.row(ids[i]);
@@ -306,10 +317,12 @@ struct BasicEigenBackend {
   }
 
   static void copy(MatrixView<const float> x, MatrixView<float> y) {
+    if constexpr (op_checks::kEnabled) op_checks::copy(x, y, "EigenBackend::copy");
     for (int r = 0; r < x.rows; ++r) std::memcpy(y.row(r), x.row(r), std::size_t(x.cols) * sizeof(float));
   }
 
   static void download(MatrixView<const float> x, std::span<float> host) {
+    if constexpr (op_checks::kEnabled) op_checks::download(x, host.size(), "EigenBackend::download");
     copy(x, contiguous_view(host.data(), x.rows, x.cols));
   }
 };
