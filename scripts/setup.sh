@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake g++ libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libpcre2-dev libicu-dev pkg-config)
+packages=(cmake g++ libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libpcre2-dev libicu-dev pkg-config libcli11-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
