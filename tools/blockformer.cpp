@@ -102,8 +102,8 @@ void list_presets(bool json) {
   std::snprintf(line, sizeof line, "%-20s %-8s %10s %13s %6s %9s  %s\n", "name", "kind", "parameters",
                 "non-embedding", "vocab", "positions", "shapes");
   table += line;
-  for_each_preset([&](const auto& preset) {
-    const auto& c = preset.config;
+  for_each_preset([&]<class Preset>(const Preset& preset) {
+    const auto& c = Preset::config;
     nlohmann::ordered_json entry{{"name", preset.name}};
     if (!preset.released_name.empty()) entry["released_name"] = preset.released_name;
     entry["kind"] = preset.is_block ? "block" : "vanilla";
@@ -112,7 +112,7 @@ void list_presets(bool json) {
     entry["vocab"] = c.vocab;
     entry["max_positions"] = c.max_positions;
     std::string shapes;
-    if constexpr (preset.is_block) {
+    if constexpr (Preset::is_block) {
       entry["block_length"] = c.block_length;
       entry["embedder_width"] = c.embedder_width;
       entry["prefix_length"] = c.prefix_length;

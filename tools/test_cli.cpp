@@ -219,7 +219,8 @@ void check_score(const std::string& name, int unit) {
     CHECK(out["perplexity"].get<double>() == doctest::Approx(same.get<double>()).epsilon(1e-12));
   }
   SUBCASE("sliding windows: HF's method token by token") {
-    for (const auto& [window, stride] : std::vector<std::pair<int, int>>{{32, 12}, {24, 24}, {16, 4}}) {
+    for (const auto& window_stride : std::vector<std::pair<int, int>>{{32, 12}, {24, 24}, {16, 4}}) {
+      const int window = window_stride.first, stride = window_stride.second;
       CAPTURE(window);
       CAPTURE(stride);
       const json out = run_json(model_args("score", name) + std::vector<std::string>{
@@ -361,16 +362,22 @@ TEST_CASE("score: vanilla_tiny") { check_score<VanillaTiny>("vanilla_tiny", 1); 
 TEST_CASE("generate_text streams whole characters and returns the decode of the ids") {
   const BlockTiny& m = model<BlockTiny>("block_tiny");
   std::vector<std::string> pieces(2);
+  std::size_t calls = 0;
   const auto results = generate_text(
       m, tokenizer(),
       {{.prompt = kPrompt, .options = {.prompt = {}, .max_new_tokens = 24}},
        {.prompt = "漢字", .options = {.prompt = {}, .max_new_tokens = 16, .sampling = {.temperature = 1.5f, .seed = 3}}}},
       {.on_text = [&](int s, std::string_view piece) {
         CHECK(!piece.empty());
+        CHECK_FALSE(detail::first_invalid_utf8(piece));  // a truncated character counts as invalid
         pieces[s] += piece;
+        ++calls;
         return true;
       }});
   REQUIRE(results.size() == 2);
+  // Fewer pieces than tokens: some token ended inside a character and its bytes were held back.
+  CHECK(calls < results[0].generation.tokens.size() - results[0].generation.prompt_length +
+                    results[1].generation.tokens.size() - results[1].generation.prompt_length);
   for (int s = 0; s < 2; ++s) {
     const Generation& g = results[s].generation;
     CHECK(results[s].text == pieces[s]);
