@@ -140,6 +140,30 @@ TEST_CASE("checkpoint vs config: non-finite weights (C5)") {
   const auto model = load_edited<fixtures::VanillaTiny>(tensors);
   const Request r{{5, 6, 7}, 4};
   CHECK(fixtures::error_of([&] { model.generate(std::span(&r, 1)); }).find("non-finite logit nan at vocab index 0 for sequence 0 at generation step 0") != std::string::npos);
+  // score and forward report it the same way, never as a NaN perplexity (issue 13).
+  CHECK(fixtures::error_of([&] { model.score({{5, 6, 7}}); })
+            .find("score: the logits predicting sequence[0][1]: non-finite logit nan at vocab index 0") != std::string::npos);
+  const std::vector<Token> ids{5, 6, 7};
+  CHECK(fixtures::error_of([&] { model.forward(ids, 1); })
+            .find("forward: the logits after ids[0][0]: non-finite logit nan at vocab index 0") != std::string::npos);
+
+  auto block_tensors = fixtures::checkpoint_tensors("block_tiny/model.safetensors");
+  for (auto& t : block_tensors)
+    if (t.name == "token_decoder.gpt_neox.final_layer_norm.bias") {
+      const float inf = std::numeric_limits<float>::infinity();
+      std::memcpy(t.data.data(), &inf, 4);
+    }
+  const auto block = load_edited<fixtures::BlockTiny>(block_tensors);
+  const std::string block_score = fixtures::error_of([&] { block.score({{5, 6, 7, 8, 9, 10}}); });
+  CHECK(block_score.find("score: the logits predicting sequence[0][2]: non-finite logit") != std::string::npos);
+  const std::vector<Token> blocks{5, 6, 7, 8, 9, 10, 11, 12};
+  CHECK(fixtures::error_of([&] { block.forward(blocks, 1); }).find("forward: the logits predicting ids[0][4]: non-finite logit") !=
+        std::string::npos);
+}
+
+TEST_CASE("requests: score of no sequences is empty for both models") {
+  CHECK(fixtures::block_tiny().score(std::span<const std::vector<Token>>()).empty());
+  CHECK(fixtures::vanilla_tiny().score(std::span<const std::vector<Token>>()).empty());
 }
 
 TEST_CASE("requests: token ids outside the vocab (G1, G8)") {

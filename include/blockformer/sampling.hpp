@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
-#include <ranges>
 #include <span>
 #include <string>
 #include <vector>
@@ -185,14 +184,20 @@ class Sampler {
     for (float v : last_) sum += std::exp(double(v) - max);
     const double log_sum = std::log(sum);
     const auto logprob = [&](float v) { return float(-(log_sum - (double(v) - max))); };
-    if (!top.empty()) {
-      auto entries = std::views::iota(std::size_t{0}, last_.size()) |
-                     std::views::transform([&](std::size_t i) { return TokenLogprob{Token(i), last_[i]}; });
-      std::ranges::partial_sort_copy(entries, top, [](const TokenLogprob& a, const TokenLogprob& b) {
-        return a.logprob > b.logprob || (a.logprob == b.logprob && a.token < b.token);
-      });
-      for (TokenLogprob& e : top) e.logprob = logprob(e.logprob);
+    // Insertion into the few best so far, one pass over the vocab, no scratch (and no <ranges>
+    // pipeline, which clang 14 cannot compile against libstdc++ 12).
+    const auto better = [](const TokenLogprob& a, const TokenLogprob& b) {
+      return a.logprob > b.logprob || (a.logprob == b.logprob && a.token < b.token);
+    };
+    std::size_t filled = 0;
+    for (std::size_t i = 0; i < last_.size() && !top.empty(); ++i) {
+      const TokenLogprob entry{Token(i), last_[i]};
+      if (filled == top.size() && !better(entry, top[filled - 1])) continue;
+      std::size_t j = filled < top.size() ? filled++ : filled - 1;
+      for (; j > 0 && better(entry, top[j - 1]); --j) top[j] = top[j - 1];
+      top[j] = entry;
     }
+    for (TokenLogprob& e : top.first(filled)) e.logprob = logprob(e.logprob);
     return logprob(last_[chosen]);
   }
 

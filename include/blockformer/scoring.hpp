@@ -40,7 +40,16 @@ inline void check_scorable(std::span<const std::vector<Token>> sequences, int vo
   }
 }
 
-/// -log softmax(logits)[target], accumulated in double.
+/// Throws unless every logit is finite: "<where>: non-finite logit nan at vocab index 77". forward,
+/// score and generate report a NaN or Inf from the model (bad weights, overflow) the same way.
+template <class Where>
+void require_finite_logits(std::span<const float> logits, Where&& where) {
+  for (std::size_t i = 0; i < logits.size(); ++i)
+    if (!std::isfinite(logits[i]))
+      throw Error(where() + ": non-finite logit " + std::to_string(logits[i]) + " at vocab index " + std::to_string(i));
+}
+
+/// -log softmax(logits)[target], accumulated in double; the logits must be finite.
 inline double token_nll(std::span<const float> logits, Token target) {
   const float max = *std::max_element(logits.begin(), logits.end());
   double sum = 0.0;

@@ -109,10 +109,28 @@ inline void attention(MatrixView<const float> qkv, MatrixView<const float> y, At
                 "-layer cache");
 }
 
-inline void rotary_table(int rotary_dims, int table_half, const char* op) {
-  if (rotary_dims / 2 != table_half)
-    throw Error(std::string(op) + ": shape has " + std::to_string(rotary_dims) + " rotary dims, the table " +
+/// The whole rotary call: qkv of `shape`, the batch over its rows, a table of the shape's rotary
+/// width covering every position.
+inline void rotary(MatrixView<const float> qkv_rows, const RaggedBatch& rows, AttentionShape shape, int table_half,
+                   int table_positions, const char* op) {
+  qkv(qkv_rows, shape, shape.head_dim, op);
+  batch(rows, qkv_rows.rows, op);
+  if (shape.rotary_dims / 2 == 0) return;
+  if (shape.rotary_dims / 2 != table_half)
+    throw Error(std::string(op) + ": shape has " + std::to_string(shape.rotary_dims) + " rotary dims, the table " +
                 std::to_string(2 * table_half));
+  positions(rows, table_positions, op);
+}
+
+/// The whole attention call: qkv and y of `shape` at the compiled head dim, the batch over its
+/// rows, a cache laid out for the layer that holds every row written.
+template <class Cache>
+void attention_call(MatrixView<const float> qkv_rows, MatrixView<const float> y, const RaggedBatch& rows,
+                    AttentionShape shape, int compiled_head_dim, const Cache& cache, int layer, const char* op) {
+  qkv(qkv_rows, shape, compiled_head_dim, op);
+  batch(rows, qkv_rows.rows, op);
+  attention(qkv_rows, y, shape, cache.layers(), cache.heads(), cache.head_dim(), layer, op);
+  cache_batch(rows, cache.slots(), cache.capacity(), op);
 }
 
 inline void gather(std::span<const Token> ids, int table_rows, int table_cols, MatrixView<const float> y, const char* op) {

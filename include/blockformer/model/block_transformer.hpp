@@ -137,54 +137,16 @@ class BlockTransformer {
 
   /// Teacher-forced logits in the authors' layout [batch, n_blocks - 1, L, V] for ids
   /// [batch, n_blocks * L]: block i's context predicts the L tokens of block i + 1.
+  /// A non-finite logit is an Error naming where it is.
   std::vector<float> forward(std::span<const Token> ids, int batch, BlockForwardTrace* trace = nullptr) const {
-    if (batch <= 0 || ids.empty() || ids.size() % batch != 0)
-      throw Error("forward: " + std::to_string(ids.size()) + " ids do not form " + std::to_string(batch) + " equal rows");
-    const int n = int(ids.size() / batch);
-    if (n % kL != 0 || n < 2 * kL)
-      throw Error("forward: row length " + std::to_string(n) + " must be a multiple of block_length " +
-                  std::to_string(kL) + " and at least 2 blocks");
-    if (n > C.max_positions)
-      throw Error("forward: row length " + std::to_string(n) + " exceeds max positions " + std::to_string(C.max_positions));
-    for (std::size_t i = 0; i < ids.size(); ++i)
-      detail::check_token(ids[i], kV, "ids[" + std::to_string(i / n) + "][" + std::to_string(i % n) + "]");
-    const int nb = n / kL, targets = nb - 1, local = batch * targets;
-
-    // Block decoder over all blocks: the concat embedder is a reshape of the token lookups.
-    typename B::Buffer block_x(batch * nb, kD), block_hidden(batch * nb, kD);
-    B::gather(embedder_, ids, block_x.view().reshape(kE));
-    if (trace) trace->block_embeddings = to_host(block_x.view());
-    const RaggedBatch blocks = RaggedBatch::uniform(batch, nb);
-    auto block_cache = block_.make_cache(batch, nb);
-    typename BlockStack::Workspace block_ws(batch * nb);
-    block_.forward(block_x.view(), blocks, block_cache, block_ws, block_hidden.view());
-    if (trace) trace->block_decoder_hidden = to_host(block_hidden.view());
-
-    // Token decoder input per target block: R prefix vectors from the previous block's context,
-    // then the target block's first L-1 tokens.
-    typename B::Buffer prefix(batch * nb, kR * kH), token_x(local, kLocal * kH);
-    B::linear(block_hidden.view(), expansion_, prefix.view(), Epilogue::kStore);
-    for (int b = 0; b < batch; ++b)
-      B::copy(prefix.view().rows_slice(b * nb, targets), token_x.view().rows_slice(b * targets, targets).cols_slice(0, kR * kH));
-    std::vector<Token> fed;
-    for (int b = 0; b < batch; ++b)
-      for (int j = 1; j < nb; ++j)
-        fed.insert(fed.end(), ids.begin() + std::size_t(b) * n + j * kL, ids.begin() + std::size_t(b) * n + j * kL + kL - 1);
-    typename B::Buffer fed_x(local * (kL - 1), kH);
-    B::gather(token_embed_, fed, fed_x.view());
-    B::copy(fed_x.view().reshape((kL - 1) * kH), token_x.view().cols_slice(kR * kH, (kL - 1) * kH));
-    if (trace) trace->prefix = to_host(token_x.view().cols_slice(0, kR * kH));
-
-    const RaggedBatch locals = RaggedBatch::uniform(local, kLocal);
-    auto token_cache = token_.make_cache(local, kLocal);
-    typename TokenStack::Workspace token_ws(local * kLocal);
-    typename B::Buffer token_hidden(local * kLocal, kH), outputs(local, kL * kH), logits(local * kL, kV);
-    token_.forward(token_x.view().reshape(kH), locals, token_cache, token_ws, token_hidden.view());
-    // Rows R-1 .. R+L-2 predict the block's L tokens; the earlier prefix rows predict nothing.
-    B::copy(token_hidden.view().reshape(kLocal * kH).cols_slice((kR - 1) * kH, kL * kH), outputs.view());
-    if (trace) trace->token_decoder_hidden = to_host(outputs.view());
-    B::linear(outputs.view().reshape(kH), embed_out_, logits.view(), Epilogue::kStore);
-    return to_host(logits.view());
+    std::vector<float> logits = teacher_forced_logits(ids, batch, trace);
+    const std::size_t n = ids.size() / batch, targets = n / kL - 1;
+    for (std::size_t row = 0; row * kV < logits.size(); ++row)
+      detail::require_finite_logits(std::span(logits).subspan(row * kV, kV), [&] {
+        const std::size_t b = row / (targets * kL), t = kL + row % (targets * kL);
+        return "forward: the logits predicting ids[" + std::to_string(b) + "][" + std::to_string(t) + "]";
+      });
+    return logits;
   }
 
   /// Log-likelihood of each sequence, left-padded to a block boundary as in generation. The first
@@ -194,9 +156,15 @@ class BlockTransformer {
     std::vector<SequenceScore> scores(sequences.size());
     for (std::size_t s = 0; s < sequences.size(); ++s) {
       const std::vector<Token> padded = left_pad(sequences[s]);
-      const std::vector<float> logits = forward(padded, 1);
-      for (std::size_t t = kL; t < padded.size(); ++t)
-        scores[s].nll += detail::token_nll(std::span(logits).subspan((t - kL) * kV, kV), padded[t]);
+      const std::size_t pad = padded.size() - sequences[s].size();
+      const std::vector<float> logits = teacher_forced_logits(padded, 1, nullptr);
+      for (std::size_t t = kL; t < padded.size(); ++t) {
+        const auto row = std::span(logits).subspan((t - kL) * kV, kV);
+        detail::require_finite_logits(row, [&] {
+          return "score: the logits predicting sequence[" + std::to_string(s) + "][" + std::to_string(t - pad) + "]";
+        });
+        scores[s].nll += detail::token_nll(row, padded[t]);
+      }
       scores[s].tokens = int(padded.size()) - kL;
     }
     return scores;
@@ -304,6 +272,58 @@ class BlockTransformer {
     B::gather(embedder_, ss.block_ids_, x.reshape(kE));
     block_.forward(x, ss.batch_, ss.block_cache_, ss.block_workspace_, ss.context_.view().rows_slice(0, x.rows));
   }
+
+  /// forward() without the finiteness check, which forward and score make in their own terms.
+  std::vector<float> teacher_forced_logits(std::span<const Token> ids, int batch, BlockForwardTrace* trace) const {
+    if (batch <= 0 || ids.empty() || ids.size() % batch != 0)
+      throw Error("forward: " + std::to_string(ids.size()) + " ids do not form " + std::to_string(batch) + " equal rows");
+    const int n = int(ids.size() / batch);
+    if (n % kL != 0 || n < 2 * kL)
+      throw Error("forward: row length " + std::to_string(n) + " must be a multiple of block_length " +
+                  std::to_string(kL) + " and at least 2 blocks");
+    if (n > C.max_positions)
+      throw Error("forward: row length " + std::to_string(n) + " exceeds max positions " + std::to_string(C.max_positions));
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      detail::check_token(ids[i], kV, "ids[" + std::to_string(i / n) + "][" + std::to_string(i % n) + "]");
+    const int nb = n / kL, targets = nb - 1, local = batch * targets;
+
+    // Block decoder over all blocks: the concat embedder is a reshape of the token lookups.
+    typename B::Buffer block_x(batch * nb, kD), block_hidden(batch * nb, kD);
+    B::gather(embedder_, ids, block_x.view().reshape(kE));
+    if (trace) trace->block_embeddings = to_host(block_x.view());
+    const RaggedBatch blocks = RaggedBatch::uniform(batch, nb);
+    auto block_cache = block_.make_cache(batch, nb);
+    typename BlockStack::Workspace block_ws(batch * nb);
+    block_.forward(block_x.view(), blocks, block_cache, block_ws, block_hidden.view());
+    if (trace) trace->block_decoder_hidden = to_host(block_hidden.view());
+
+    // Token decoder input per target block: R prefix vectors from the previous block's context,
+    // then the target block's first L-1 tokens.
+    typename B::Buffer prefix(batch * nb, kR * kH), token_x(local, kLocal * kH);
+    B::linear(block_hidden.view(), expansion_, prefix.view(), Epilogue::kStore);
+    for (int b = 0; b < batch; ++b)
+      B::copy(prefix.view().rows_slice(b * nb, targets), token_x.view().rows_slice(b * targets, targets).cols_slice(0, kR * kH));
+    std::vector<Token> fed;
+    for (int b = 0; b < batch; ++b)
+      for (int j = 1; j < nb; ++j)
+        fed.insert(fed.end(), ids.begin() + std::size_t(b) * n + j * kL, ids.begin() + std::size_t(b) * n + j * kL + kL - 1);
+    typename B::Buffer fed_x(local * (kL - 1), kH);
+    B::gather(token_embed_, fed, fed_x.view());
+    B::copy(fed_x.view().reshape((kL - 1) * kH), token_x.view().cols_slice(kR * kH, (kL - 1) * kH));
+    if (trace) trace->prefix = to_host(token_x.view().cols_slice(0, kR * kH));
+
+    const RaggedBatch locals = RaggedBatch::uniform(local, kLocal);
+    auto token_cache = token_.make_cache(local, kLocal);
+    typename TokenStack::Workspace token_ws(local * kLocal);
+    typename B::Buffer token_hidden(local * kLocal, kH), outputs(local, kL * kH), logits(local * kL, kV);
+    token_.forward(token_x.view().reshape(kH), locals, token_cache, token_ws, token_hidden.view());
+    // Rows R-1 .. R+L-2 predict the block's L tokens; the earlier prefix rows predict nothing.
+    B::copy(token_hidden.view().reshape(kLocal * kH).cols_slice((kR - 1) * kH, kL * kH), outputs.view());
+    if (trace) trace->token_decoder_hidden = to_host(outputs.view());
+    B::linear(outputs.view().reshape(kH), embed_out_, logits.view(), Epilogue::kStore);
+    return to_host(logits.view());
+  }
+
 
   static std::vector<Token> left_pad(const std::vector<Token>& prompt) {
     std::vector<Token> padded(padded_length(int(prompt.size())) - prompt.size(), Token{0});

@@ -94,7 +94,8 @@ class GptNeoxLM {
     return (cache + scratch) * sizeof(float);
   }
 
-  /// Teacher-forced logits [batch, T, V] for ids [batch, T] (row-major).
+  /// Teacher-forced logits [batch, T, V] for ids [batch, T] (row-major). A non-finite logit is an
+  /// Error naming where it is.
   std::vector<float> forward(std::span<const Token> ids, int batch) const {
     const int t = check_forward_shape(ids, batch);
     std::vector<float> logits(ids.size() * C.vocab);
@@ -105,11 +106,16 @@ class GptNeoxLM {
       B::download(chunk_logits, std::span(logits).subspan(row * C.vocab, std::size_t(chunk_logits.rows) * C.vocab));
       row += chunk_logits.rows;
     });
+    for (std::size_t r = 0; r * C.vocab < logits.size(); ++r)
+      detail::require_finite_logits(std::span(logits).subspan(r * C.vocab, C.vocab), [&] {
+        return "forward: the logits after ids[" + std::to_string(r / t) + "][" + std::to_string(r % t) + "]";
+      });
     return logits;
   }
 
   /// Log-likelihood of each sequence: every token after the first is scored, so a sequence needs two.
   std::vector<SequenceScore> score(std::span<const std::vector<Token>> sequences) const {
+    if (sequences.empty()) return {};  // as the block model: nothing to score, not an error
     detail::check_scorable(sequences, C.vocab, 2, "the first token");
     const std::vector<std::span<const Token>> views(sequences.begin(), sequences.end());
     std::vector<SequenceScore> scores(sequences.size());
@@ -122,7 +128,11 @@ class GptNeoxLM {
         for (int r = batch.row_begin[i]; r < batch.row_begin[i + 1]; ++r) {
           const int next = batch.positions[r] + 1;
           if (next >= int(views[s].size())) continue;
-          scores[s].nll += detail::token_nll(std::span(host).subspan(std::size_t(r) * C.vocab, C.vocab), views[s][next]);
+          const auto logits = std::span<const float>(host).subspan(std::size_t(r) * C.vocab, C.vocab);
+          detail::require_finite_logits(logits, [&] {
+            return "score: the logits predicting sequence[" + std::to_string(s) + "][" + std::to_string(next) + "]";
+          });
+          scores[s].nll += detail::token_nll(logits, views[s][next]);
           ++scores[s].tokens;
         }
       }

@@ -187,14 +187,8 @@ struct CudaBackend {
 
   static void rotary(MatrixView<float> qkv, const RaggedBatch& batch, const RotaryTable& table, AttentionShape shape) {
     const int half = shape.rotary_dims / 2;
-    if constexpr (op_checks::kEnabled) {
-      op_checks::qkv(qkv, shape, shape.head_dim, "CudaBackend::rotary");
-      op_checks::batch(batch, qkv.rows, "CudaBackend::rotary");
-      if (half > 0) {
-        op_checks::rotary_table(shape.rotary_dims, table.half(), "CudaBackend::rotary");
-        op_checks::positions(batch, table.max_positions(), "CudaBackend::rotary");
-      }
-    }
+    if constexpr (op_checks::kEnabled)
+      op_checks::rotary(qkv, batch, shape, table.half(), table.max_positions(), "CudaBackend::rotary");
     if (half == 0 || qkv.rows == 0) return;
     cuda::Context& ctx = cuda::Context::get();
     const cuda::DeviceBatch b = ctx.batch(batch, shape.heads);
@@ -207,13 +201,8 @@ struct CudaBackend {
   static void attention(MatrixView<const float> qkv, KvCache& cache, int layer, const RaggedBatch& batch,
                         MatrixView<float> y, AttentionShape shape) {
     static_assert(head_dim_compiled(HeadDim), "no CUDA attention kernel for this head dim: add it to kCompiledHeadDims");
-    if constexpr (op_checks::kEnabled) {
-      const char* op = "CudaBackend::attention";
-      op_checks::qkv(qkv, shape, HeadDim, op);
-      op_checks::batch(batch, qkv.rows, op);
-      op_checks::attention(qkv, y, shape, cache.layers(), cache.heads(), cache.head_dim(), layer, op);
-      op_checks::cache_batch(batch, cache.slots(), cache.capacity(), op);
-    }
+    if constexpr (op_checks::kEnabled)
+      op_checks::attention_call(qkv, y, batch, shape, HeadDim, cache, layer, "CudaBackend::attention");
     if (qkv.rows == 0) return;
     launch_attention<HeadDim>(qkv, cache, layer, batch, y, shape);
   }

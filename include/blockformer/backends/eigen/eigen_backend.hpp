@@ -29,6 +29,12 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+// OpenMP directives through _Pragma, so that a build without OpenMP sees nothing (no
+// -Wunknown-pragmas in users' -Wall builds) and runs serially.
+#define BLOCKFORMER_OMP_STRING(...) #__VA_ARGS__
+#define BLOCKFORMER_OMP(...) _Pragma(BLOCKFORMER_OMP_STRING(omp __VA_ARGS__))
+#else
+#define BLOCKFORMER_OMP(...)
 #endif
 
 namespace blockformer {
@@ -166,10 +172,10 @@ struct BasicEigenBackend {
                      Epilogue epilogue) {
     if constexpr (op_checks::kEnabled) op_checks::linear(x, w.weight.rows(), w.weight.cols(), y, "EigenBackend::linear");
     const int out_cols = y.cols;
-    const int threads = threads_for(double(x.rows) * x.cols * out_cols);
+    [[maybe_unused]] const int threads = threads_for(double(x.rows) * x.cols * out_cols);  // read by OpenMP only
     // Each thread owns a slice of output columns (weight rows): it streams its part of W once
     // and finishes the slice (bias, GELU) while the slice is still in its cache.
-#pragma omp parallel num_threads(threads) if (threads > 1)
+BLOCKFORMER_OMP(parallel num_threads(threads) if (threads > 1))
     {
 #ifdef _OPENMP
       const int n = omp_get_num_threads(), id = omp_get_thread_num();
@@ -229,7 +235,7 @@ struct BasicEigenBackend {
     if constexpr (op_checks::kEnabled) op_checks::layer_norm(x, n.weight.size(), y, "EigenBackend::layer_norm");
     const int width = x.cols;
     const Eigen::Map<const Eigen::ArrayXf> weight(n.weight.data(), width), bias(n.bias.data(), width);
-#pragma omp parallel for if (threads_for(double(x.rows) * width * 8) > 1)
+BLOCKFORMER_OMP(parallel for if (threads_for(double(x.rows) * width * 8) > 1))
     for (int r = 0; r < x.rows; ++r) {
       const Eigen::Map<const Eigen::ArrayXf> in(x.row(r), width);
       const float mean = in.sum() / float(width);
@@ -243,16 +249,10 @@ struct BasicEigenBackend {
   static void rotary(MatrixView<float> qkv, const RaggedBatch& batch, const RotaryTable& table,
                      AttentionShape shape) {
     const int half = shape.rotary_dims / 2;
-    if constexpr (op_checks::kEnabled) {
-      op_checks::qkv(qkv, shape, shape.head_dim, "EigenBackend::rotary");
-      op_checks::batch(batch, qkv.rows, "EigenBackend::rotary");
-      if (half > 0) {
-        op_checks::rotary_table(shape.rotary_dims, table.half(), "EigenBackend::rotary");
-        op_checks::positions(batch, table.max_positions(), "EigenBackend::rotary");
-      }
-    }
+    if constexpr (op_checks::kEnabled)
+      op_checks::rotary(qkv, batch, shape, table.half(), table.max_positions(), "EigenBackend::rotary");
     if (half == 0) return;
-#pragma omp parallel for if (threads_for(double(qkv.rows) * shape.heads * half * 4) > 1)
+BLOCKFORMER_OMP(parallel for if (threads_for(double(qkv.rows) * shape.heads * half * 4) > 1))
     for (int r = 0; r < qkv.rows; ++r) {
       const int p = batch.positions[r];
       const float* cos = table.cos(p);
@@ -274,23 +274,18 @@ struct BasicEigenBackend {
   template <int HeadDim>
   static void attention(MatrixView<const float> qkv, KvCache& cache, int layer,
                         const RaggedBatch& batch, MatrixView<float> y, AttentionShape shape) {
-    if constexpr (op_checks::kEnabled) {
-      const char* op = "EigenBackend::attention";
-      op_checks::qkv(qkv, shape, HeadDim, op);
-      op_checks::batch(batch, qkv.rows, op);
-      op_checks::attention(qkv, y, shape, cache.layers(), cache.heads(), cache.head_dim(), layer, op);
-      op_checks::cache_batch(batch, cache.slots(), cache.capacity(), op);
-    }
+    if constexpr (op_checks::kEnabled)
+      op_checks::attention_call(qkv, y, batch, shape, HeadDim, cache, layer, "EigenBackend::attention");
     constexpr int hd = HeadDim;
     const int heads = shape.heads, sequences = batch.sequences();
     const float scale = 1.0f / std::sqrt(float(hd));
-    double work = 0;  // multiply-adds, to decide whether threads pay off
+    [[maybe_unused]] double work = 0;  // multiply-adds, to decide whether threads pay off (OpenMP only)
     for (int s = 0; s < sequences; ++s) {
       const int count = batch.row_begin[s + 1] - batch.row_begin[s];
       work += 2.0 * count * (batch.cache_begin[s] + count) * hd * heads;
     }
     // One task per (sequence, head): tasks write disjoint cache streams and output columns.
-#pragma omp parallel for schedule(dynamic, 1) if (threads_for(work) > 1)
+BLOCKFORMER_OMP(parallel for schedule(dynamic, 1) if (threads_for(work) > 1))
     for (int task = 0; task < sequences * heads; ++task) {
       const int s = task / heads, h = task % heads;
       const int first = batch.row_begin[s], slot = batch.cache_slot[s];
