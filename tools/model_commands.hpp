@@ -144,9 +144,9 @@ void run_score(const ScoreArgs& args, const Tokenizer& tokenizer) {
                 {"windows", result.windows},
                 {"seconds", seconds}});
   } else {
-    std::printf("perplexity %.6f (mean NLL %.6f nats over %d of %zu tokens; %d windows of %d tokens, stride %d)\n",
+    std::printf("perplexity %.6f (mean NLL %.6f nats over %d of %zu tokens; %d window%s of %d tokens, stride %d)\n",
                 score.perplexity(), score.mean_nll(), score.tokens, args.ids.size(), result.windows,
-                result.used.window, result.used.stride);
+                result.windows == 1 ? "" : "s", result.used.window, result.used.stride);
   }
   std::fprintf(stderr, "blockformer: scored %d tokens in %.3f s: %.1f tokens/s\n", score.tokens, seconds,
                score.tokens / seconds);
