@@ -31,3 +31,36 @@ TEST_CASE("scoring: braced lists, bad ids at the caller's index, sequences too s
   CHECK(vanilla.score({{1, 2}})[0].tokens == 1);
   CHECK(fixtures::error_of([&] { vanilla.score({{1, 2}, {}}); }).find("sequence 1 is empty") != std::string::npos);
 }
+
+TEST_CASE("scoring: both padding policies score what the authors' two wrappers score") {
+  const auto& block = fixtures::block_tiny();
+  constexpr int L = presets::block_tiny.block_length, V = presets::block_tiny.vocab;
+  const std::vector<Token> sequence{11, 12, 13, 14, 15, 16, 17, 18, 19, 20};  // not whole blocks
+  // The reference layouts, through forward(): nll of each target from its row of logits.
+  const auto reference = [&](const std::vector<Token>& laid_out, std::size_t first_scored, std::size_t end) {
+    const std::vector<float> logits = block.forward(laid_out, 1);
+    double nll = 0.0;
+    for (std::size_t t = first_scored; t < end; ++t)
+      nll += detail::token_nll(std::span(logits).subspan((t - L) * V, V), laid_out[t]);
+    return nll;
+  };
+  // block_transformer: left-pad with 0 to a block boundary; every token past the first block scored.
+  std::vector<Token> left(std::size_t(L - sequence.size() % L) % L, Token{0});
+  left.insert(left.end(), sequence.begin(), sequence.end());
+  const SequenceScore by_left = block.score({sequence}, BlockPadding::kLeft)[0];
+  CHECK(by_left.tokens == int(left.size()) - L);
+  CHECK(by_left.nll == reference(left, L, left.size()));
+  // block_transformer_nopad: the sequence from a block boundary, the last block right-padded with
+  // id 1 and those targets not scored.
+  std::vector<Token> right = sequence;
+  right.resize((sequence.size() + L - 1) / L * L, Token{1});
+  const SequenceScore by_right = block.score({sequence}, BlockPadding::kRight)[0];
+  CHECK(by_right.tokens == int(sequence.size()) - L);
+  CHECK(by_right.nll == reference(right, L, sequence.size()));
+  CHECK(by_right.nll != by_left.nll);  // other blocks, other context
+  // The preset says which one a model was trained for; score() follows it.
+  static_assert(presets::block_main_b4_85.score_padding == BlockPadding::kLeft);
+  static_assert(presets::block_main_b4_300.score_padding == BlockPadding::kRight &&
+                presets::block_main_b4_1_2b.score_padding == BlockPadding::kRight);
+  CHECK(block.score({sequence})[0].nll == by_left.nll);
+}

@@ -43,6 +43,15 @@ struct VanillaConfig {
 };
 
 /// Block Transformer with a lookup (concat) embedder and a prefix token decoder.
+/// How a block model's score() lays a sequence out in blocks: the authors' two evaluation
+/// wrappers, one per way their models were trained.
+enum class BlockPadding {
+  kLeft,   // left-pad with id 0 to a block boundary, as generation does (block_transformer): models
+           // trained with random first-block padding
+  kRight,  // start at a block boundary and right-pad the last block with id 1, masked
+           // (block_transformer_nopad): the 300M-and-larger models, trained without that padding
+};
+
 struct BlockConfig {
   int vocab = 0;
   int max_positions = 2048;  // trained context length in tokens
@@ -51,6 +60,7 @@ struct BlockConfig {
   int prefix_length = 2;     // R: expansion ratio, prefix vectors per block context
   DecoderConfig block_decoder{};
   DecoderConfig token_decoder{};
+  BlockPadding score_padding = BlockPadding::kLeft;  // score()'s default layout
 
   constexpr int block_embedding_width() const { return block_length * embedder_width; }
   constexpr int max_blocks() const { return block_length > 0 ? max_positions / block_length : 0; }
@@ -117,7 +127,8 @@ inline std::ostream& operator<<(std::ostream& os, const BlockConfig& c) {
   return os << "BlockConfig{vocab " << c.vocab << ", max_positions " << c.max_positions
             << ", block_length " << c.block_length << ", embedder_width " << c.embedder_width
             << ", prefix_length " << c.prefix_length << ", block_decoder " << c.block_decoder
-            << ", token_decoder " << c.token_decoder << "}";
+            << ", token_decoder " << c.token_decoder
+            << (c.score_padding == BlockPadding::kLeft ? ", score padding left" : ", score padding right") << "}";
 }
 
 }  // namespace blockformer

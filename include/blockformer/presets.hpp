@@ -18,23 +18,26 @@ constexpr DecoderConfig neox_autofill(int layers, int width) {
                        .rotary_dims = head_dim / 4};
 }
 
-/// A block model as the paper names it: block_main_b4_<size>, block length 4, prefix 2.
-constexpr BlockConfig block_main(int layers_per_decoder, int width) {
+/// A block model as the paper names it: block_main_b4_<size>, block length 4, prefix 2. The authors
+/// trained the 300M-and-larger ones without random first-block padding and evaluate them with
+/// their block_transformer_nopad wrapper: those presets score with BlockPadding::kRight.
+constexpr BlockConfig block_main(int layers_per_decoder, int width, BlockPadding score_padding = BlockPadding::kLeft) {
   return BlockConfig{.vocab = 50304,
                      .max_positions = 2048,
                      .block_length = 4,
                      .embedder_width = width / 4,
                      .prefix_length = 2,
                      .block_decoder = neox_autofill(layers_per_decoder, width),
-                     .token_decoder = neox_autofill(layers_per_decoder, width)};
+                     .token_decoder = neox_autofill(layers_per_decoder, width),
+                     .score_padding = score_padding};
 }
 
 inline constexpr BlockConfig block_main_b4_5 = block_main(3, 256);
 inline constexpr BlockConfig block_main_b4_19 = block_main(3, 512);
 inline constexpr BlockConfig block_main_b4_85 = block_main(6, 768);
-inline constexpr BlockConfig block_main_b4_300 = block_main(12, 1024);
-inline constexpr BlockConfig block_main_b4_800 = block_main(8, 2048);
-inline constexpr BlockConfig block_main_b4_1_2b = block_main(12, 2048);
+inline constexpr BlockConfig block_main_b4_300 = block_main(12, 1024, BlockPadding::kRight);
+inline constexpr BlockConfig block_main_b4_800 = block_main(8, 2048, BlockPadding::kRight);
+inline constexpr BlockConfig block_main_b4_1_2b = block_main(12, 2048, BlockPadding::kRight);
 
 /// A vanilla GPT-NeoX on Pythia's base config (vocab 50304, rotary 25% of head_dim). Heads and FFN are
 /// given explicitly: the authors' autofill (util/config.py) applies to block models only.

@@ -149,29 +149,38 @@ class BlockTransformer {
     return logits;
   }
 
-  /// Log-likelihood of each sequence, left-padded to a block boundary as in generation. The first
-  /// block is context only, so its tokens are not scored and a sequence needs more than L tokens.
-  std::vector<SequenceScore> score(std::span<const std::vector<Token>> sequences) const {
-    detail::check_scorable(sequences, kV, kL + 1, "the first block (" + std::to_string(kL) + " tokens, left-padded)");
+  /// Log-likelihood of each sequence, laid out in blocks by `padding` (the preset's
+  /// score_padding unless given): kLeft left-pads with id 0 to a block boundary as generation does;
+  /// kRight starts at a block boundary and right-pads the last block with id 1, unscored (the
+  /// authors' nopad evaluation). The first block is context only, so its tokens are not scored and
+  /// a sequence needs more than L tokens.
+  std::vector<SequenceScore> score(std::span<const std::vector<Token>> sequences,
+                                   BlockPadding padding = C.score_padding) const {
+    const bool left = padding == BlockPadding::kLeft;
+    detail::check_scorable(sequences, kV, kL + 1,
+                           "the first block (" + std::to_string(kL) + (left ? " tokens, left-padded)" : " tokens)"));
     std::vector<SequenceScore> scores(sequences.size());
     for (std::size_t s = 0; s < sequences.size(); ++s) {
-      const std::vector<Token> padded = left_pad(sequences[s]);
-      const std::size_t pad = padded.size() - sequences[s].size();
+      std::vector<Token> padded = left ? left_pad(sequences[s]) : sequences[s];
+      const std::size_t pad = left ? padded.size() - sequences[s].size() : 0;
+      const std::size_t scored_end = pad + sequences[s].size();
+      padded.resize(std::size_t(padded_length(int(padded.size()))), Token{1});  // kRight's masked pad
       const std::vector<float> logits = teacher_forced_logits(padded, 1, nullptr);
-      for (std::size_t t = kL; t < padded.size(); ++t) {
+      for (std::size_t t = kL; t < scored_end; ++t) {
         const auto row = std::span(logits).subspan((t - kL) * kV, kV);
         detail::require_finite_logits(row, [&] {
           return "score: the logits predicting sequence[" + std::to_string(s) + "][" + std::to_string(t - pad) + "]";
         });
         scores[s].nll += detail::token_nll(row, padded[t]);
       }
-      scores[s].tokens = int(padded.size()) - kL;
+      scores[s].tokens = int(scored_end) - kL;
     }
     return scores;
   }
   /// score() for a braced list of sequences: model.score({{1, 2, 3, 4, 5}}).
-  std::vector<SequenceScore> score(std::initializer_list<std::vector<Token>> sequences) const {
-    return score(std::span<const std::vector<Token>>(sequences.begin(), sequences.size()));
+  std::vector<SequenceScore> score(std::initializer_list<std::vector<Token>> sequences,
+                                   BlockPadding padding = C.score_padding) const {
+    return score(std::span<const std::vector<Token>>(sequences.begin(), sequences.size()), padding);
   }
 
   /// Generates for a batch of prompts of any lengths; each is left-padded with id 0 to a block
