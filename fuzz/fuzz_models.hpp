@@ -58,8 +58,8 @@ class RecordingWeights {
     record(name, {std::uint64_t(rows), std::uint64_t(width)});
     return B::make_embedding(std::vector<float>(std::size_t(rows) * width), rows, width);
   }
-  template <class Ignorable>
-  void finish(Ignorable) {}
+  template <class Ignorable, class Summarize>
+  void finish(Ignorable, Summarize) {}
 
  private:
   void record(std::string name, std::vector<std::uint64_t> shape) { requests.emplace_back(std::move(name), std::move(shape)); }

@@ -76,6 +76,9 @@ TEST_CASE("checkpoint vs config: shape mismatches name expected and found shapes
   const std::string ffn = fixtures::error_of([&] {
     GptNeoxLM<kNarrowFfn, EigenBackend>::load(fixtures::path("vanilla_tiny/model.safetensors"), tensors_only);
   });
+  // One line leads with the shape that disagrees, before the tensor-by-tensor list.
+  CHECK(ffn.find("problems):\n  model: the checkpoint has 2 layers of width 128, ffn 512; the compiled config has 2 "
+                 "layers of width 128, ffn 256\n") != std::string::npos);
   CHECK(ffn.find("tensor 'gpt_neox.layers.0.mlp.dense_h_to_4h.weight': expected [256, 128], found [512, 128]") != std::string::npos);
   CHECK(ffn.find("tensor 'gpt_neox.layers.1.mlp.dense_4h_to_h.weight': expected [128, 256], found [128, 512]") != std::string::npos);
   const std::string block = fixtures::error_of([&] {

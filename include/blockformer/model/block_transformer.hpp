@@ -66,6 +66,12 @@ class BlockTransformer {
       return key == "block_decoder.gpt_neox.embed_in.weight" ||  // unused: fed inputs_embeds
              BlockStack::is_legacy_buffer(key, "block_decoder.gpt_neox.") ||
              TokenStack::is_legacy_buffer(key, "token_decoder.gpt_neox.");
+    }, [](const io::Checkpoint& c) {
+      return std::vector<std::string>{
+          detail::shape_disagreement("block decoder", detail::stack_shape_in(c, "block_decoder.gpt_neox."),
+                                     detail::stack_shape(C.block_decoder)),
+          detail::shape_disagreement("token decoder", detail::stack_shape_in(c, "token_decoder.gpt_neox."),
+                                     detail::stack_shape(C.token_decoder))};
     });
     return m;
   }

@@ -41,7 +41,11 @@ class GptNeoxLM {
     GptNeoxLM m{source.template embedding<B>("gpt_neox.embed_in.weight", C.vocab, kWidth),
                 Stack::load(source, "gpt_neox.", C.max_positions),
                 source.template linear<B>("embed_out", C.vocab, kWidth, false)};
-    source.finish([](const std::string& key) { return Stack::is_legacy_buffer(key, "gpt_neox."); });
+    source.finish([](const std::string& key) { return Stack::is_legacy_buffer(key, "gpt_neox."); },
+                  [](const io::Checkpoint& c) {
+                    return std::vector<std::string>{detail::shape_disagreement(
+                        "model", detail::stack_shape_in(c, "gpt_neox."), detail::stack_shape(C.decoder))};
+                  });
     return m;
   }
 

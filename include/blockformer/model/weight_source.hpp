@@ -27,6 +27,41 @@ struct LoadOptions {
   bool check_config_json = true;           // a config.json beside the weights must match the compiled config
 };
 
+namespace detail {
+
+/// "6 layers of width 512, ffn 2048": the GPT-NeoX stack under `prefix` as a checkpoint holds it
+/// (one past the largest layers.N, final_layer_norm's width, layers.0's FFN rows); "" if absent.
+inline std::string stack_shape_in(const io::Checkpoint& checkpoint, const std::string& prefix) {
+  const std::string layer_prefix = prefix + "layers.";
+  std::size_t layers = 0;
+  for (const std::string& name : checkpoint.names()) {
+    if (name.compare(0, layer_prefix.size(), layer_prefix) != 0) continue;
+    std::size_t n = 0, i = layer_prefix.size();
+    for (; i < name.size() && name[i] >= '0' && name[i] <= '9' && n < (std::size_t{1} << 20); ++i) n = 10 * n + (name[i] - '0');
+    if (i > layer_prefix.size() && i < name.size() && name[i] == '.') layers = std::max(layers, n + 1);
+  }
+  const auto dim = [&](const std::string& name, std::size_t rank) -> std::string {
+    const auto t = checkpoint.find(name);
+    return t && t->info->shape.size() == rank ? std::to_string(t->info->shape[0]) : "?";
+  };
+  if (layers == 0 && !checkpoint.find(prefix + "final_layer_norm.weight")) return "";
+  return std::to_string(layers) + " layers of width " + dim(prefix + "final_layer_norm.weight", 1) + ", ffn " +
+         dim(prefix + "layers.0.mlp.dense_h_to_4h.weight", 2);
+}
+
+inline std::string stack_shape(const DecoderConfig& d) {
+  return std::to_string(d.layers) + " layers of width " + std::to_string(d.width) + ", ffn " + std::to_string(d.ffn);
+}
+
+/// "<what>: the checkpoint has A; the compiled config has B", or "" when they agree or the
+/// checkpoint has no such stack.
+inline std::string shape_disagreement(const std::string& what, const std::string& found, const std::string& compiled) {
+  if (found.empty() || found == compiled) return "";
+  return what + ": the checkpoint has " + found + "; the compiled config has " + compiled;
+}
+
+}  // namespace detail
+
 /// Reads tensors from a checkpoint; collects missing, mis-shaped and unsupported tensors and
 /// unknown keys, and finish() throws one Error listing them all.
 class CheckpointWeights {
@@ -55,15 +90,18 @@ class CheckpointWeights {
   }
 
   /// Throws if anything was wrong; keys that no request used are errors unless `ignorable(key)`
-  /// or options.allow_unused.
-  template <class Ignorable>
-  void finish(Ignorable ignorable) {
+  /// or options.allow_unused. `summarize(checkpoint)` gives the lines that lead the message: which
+  /// stack shapes disagree, in a line each, before the tensor-by-tensor list.
+  template <class Ignorable, class Summarize>
+  void finish(Ignorable ignorable, Summarize summarize) {
     if (!options_.allow_unused)
       for (const std::string& key : checkpoint_.names())
         if (!used_.count(key) && !ignorable(key)) report("unexpected tensor " + quote(key));
     if (problem_count_ == 0) return;
     std::string message = checkpoint_.source() + ": checkpoint does not match the compiled config (" +
                           std::to_string(problem_count_) + " problems):";
+    for (const std::string& line : summarize(checkpoint_))
+      if (!line.empty()) message += "\n  " + line;
     for (const std::string& p : problems_) message += "\n  " + p;
     if (problem_count_ > problems_.size())
       message += "\n  ... and " + std::to_string(problem_count_ - problems_.size()) + " more";
@@ -139,8 +177,8 @@ class RandomWeights {
   typename B::Embedding embedding(const std::string&, int rows, int width) {
     return B::make_embedding(normal(std::size_t(rows) * width, 1.0), rows, width);
   }
-  template <class Ignorable>
-  void finish(Ignorable) {}
+  template <class Ignorable, class Summarize>
+  void finish(Ignorable, Summarize) {}
 
  private:
   std::vector<float> normal(std::size_t n, double stddev) {
