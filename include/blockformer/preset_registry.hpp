@@ -3,13 +3,11 @@
 // Every preset by name: one table maps names (ours, and the authors' released spelling where it
 // differs) to the compile-time configs of presets.hpp, so a name read at run time (a command line,
 // a config file) picks a model type. New models are reachable once appended to kPresets.
-#include <array>
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "blockformer/config.hpp"
