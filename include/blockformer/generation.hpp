@@ -17,7 +17,7 @@ namespace blockformer {
 
 /// One sequence to continue. The prompt is raw token ids: no padding, no BOS added.
 struct Request {
-  std::vector<Token> prompt;
+  std::vector<Token> prompt{};
   /// At least 1: 0 is refused, as HF refuses it, rather than silently returning the prompt (score()
   /// gives a prompt's likelihood). 16 when not given, as OpenAI's completions.
   int max_new_tokens = 16;
