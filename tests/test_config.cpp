@@ -58,7 +58,9 @@ TEST_CASE("config: printable and comparable") {
   CHECK(os.str().find("block_length 4") != std::string::npos);
   CHECK(os.str().find("prefix_length 2") != std::string::npos);
   CHECK(presets::block_main_b4_800 != presets::block_main_b4_1_2b);
-  CHECK(presets::block_main(8, 2048) == presets::block_main_b4_800);
+  CHECK(presets::block_main(8, 2048, BlockPadding::kRight) == presets::block_main_b4_800);
+  CHECK(presets::block_main(8, 2048) != presets::block_main_b4_800);  // the score padding is part of it
+  CHECK(os.str().find("score padding left") != std::string::npos);
 }
 
 TEST_CASE("head dims: run-time dispatch is a closed list that names what is supported") {

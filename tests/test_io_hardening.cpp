@@ -141,3 +141,14 @@ TEST_CASE("io hardening: the list of checkpoint problems is capped (F22)") {
   CHECK(message.find("\n  ... and 996 more") != std::string::npos);
   CHECK(std::count(message.begin(), message.end(), '\n') == 33);
 }
+
+TEST_CASE("io hardening: a number past double in an index or config.json is malformed JSON (fuzzer finding)") {
+  CHECK_THROWS_WITH_AS(Checkpoint::parse_weight_map(R"({"weight_map":{"a":"s"},"metadata":{"total_size":1e400}})", "i.json"),
+                       doctest::Contains("i.json: index: invalid JSON: number overflow parsing '1e400'"),
+                       blockformer::Error);
+  io_hardening_test::TempDir dir;
+  io_hardening_test::write_file(dir.path() / "config.json", R"({"model_type":"gpt_neox","hidden_size":1e400})");
+  CHECK(error_within_two_seconds([&] {
+          blockformer::io::check_config_json(dir.path() / "config.json", blockformer::presets::vanilla_tiny);
+        }).find("config.json': malformed JSON: ") != std::string::npos);
+}

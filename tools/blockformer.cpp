@@ -178,6 +178,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   auto* eos_opt = generate_cmd->add_option("--eos", eos, "Stop after this id (default: the tokenizer's <|endoftext|>)");
   generate_cmd->add_flag("--no-eos", no_eos, "Generate max-new-tokens whatever is sampled")->excludes(eos_opt);
+  generate_cmd->add_option("--stop", generate.stop_strings,
+                           "Stop when the text contains this string, which is left out (repeatable)");
   generate_cmd->add_option("--batch", generate.batch, "Generate for this many copies of the prompt")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -30,6 +30,7 @@ struct GenerateArgs : ModelArgs {
   std::string prompt;
   int batch = 1;
   Request options{};
+  std::vector<std::string> stop_strings;           // --stop, any number of times
   std::optional<TokenPositions> token_positions;  // unset: the library's default
   bool special = false;                            // print special tokens such as <|endoftext|>
 };
@@ -55,6 +56,7 @@ inline const char* stop_name(Generation::Stop stop) {
     case Generation::Stop::kEos: return "eos";
     case Generation::Stop::kStopId: return "stop_id";
     case Generation::Stop::kCallback: return "callback";
+    case Generation::Stop::kStopString: return "stop_string";
   }
   return "unknown";
 }
@@ -67,7 +69,7 @@ void run_generate(const GenerateArgs& args, const Tokenizer& tokenizer) {
   check_tokenizer_fits<Model>(tokenizer);  // before the checkpoint is read
   const Model model = Model::load(args.checkpoint);
 
-  std::vector<TextRequest> requests(std::size_t(args.batch), TextRequest{args.prompt, args.options});
+  std::vector<TextRequest> requests(std::size_t(args.batch), TextRequest{args.prompt, args.options, args.stop_strings});
   // Copies of one prompt with one seed would sample the same continuation.
   for (std::size_t s = 1; s < requests.size(); ++s) requests[s].options.sampling.seed += s;
   TextGenerateOptions options{.skip_special_tokens = !args.special};

@@ -387,3 +387,40 @@ TEST_CASE("generate_text streams whole characters and returns the decode of the 
   CHECK_THROWS_WITH_AS(generate_text(m, tokenizer(), {{.prompt = "x", .options = {.prompt = {1}}}}),
                        doctest::Contains("options.prompt must be empty"), Error);
 }
+
+TEST_CASE("generate_text: a stop string ends the text just before it, and is never streamed") {
+  const VanillaTiny& m = model<VanillaTiny>("vanilla_tiny");
+  const Request greedy{.prompt = {}, .max_new_tokens = 24};
+  const std::string free_run = generate_text(m, tokenizer(), {{.prompt = kPrompt, .options = greedy}})[0].text;
+  REQUIRE(free_run.size() > 12);
+  // A stop string taken from the middle of what greedy decoding writes (it continues identically
+  // up to there), and one that never occurs.
+  std::size_t begin = 6;
+  while ((static_cast<unsigned char>(free_run[begin]) & 0xc0) == 0x80) ++begin;  // at a character
+  const std::string stop = free_run.substr(begin, 4);
+  const std::size_t at = free_run.find(stop);
+  std::string streamed;
+  const auto results = generate_text(
+      m, tokenizer(),
+      {{.prompt = kPrompt, .options = greedy, .stop_strings = {"\x01never\x01", stop}},
+       {.prompt = kPrompt, .options = greedy, .stop_strings = {"\x01never\x01"}}},
+      {.on_text = [&](int s, std::string_view piece) {
+        if (s == 0) streamed += piece;
+        return true;
+      }});
+  CHECK(results[0].text == free_run.substr(0, at));
+  CHECK(streamed == results[0].text);  // no byte of the stop string went out, even before the match
+  CHECK(results[0].generation.stop == Generation::Stop::kStopString);
+  CHECK(results[0].generation.tokens.size() < results[1].generation.tokens.size());
+  CHECK(results[1].text == free_run);
+  CHECK(results[1].generation.stop == Generation::Stop::kLength);
+  CHECK_THROWS_WITH_AS(generate_text(m, tokenizer(), {{.prompt = kPrompt, .options = greedy, .stop_strings = {""}}}),
+                       doctest::Contains("text request 0: a stop string is empty"), Error);
+
+  // The tool's --stop is the same: the text up to the stop string, "stop": "stop_string".
+  const json out = run_json(model_args("generate", "vanilla_tiny") + std::vector<std::string>{
+                                "--prompt", kPrompt, "--max-new-tokens", "24", "--no-eos", "--special", "--stop",
+                                stop, "--json"});
+  CHECK(out["completions"][0]["text"] == results[0].text);
+  CHECK(out["completions"][0]["stop"] == "stop_string");
+}

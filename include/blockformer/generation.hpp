@@ -52,7 +52,8 @@ struct Generation {
   int prompt_length = 0;
   /// Why it ended: max_new_tokens reached, eos or one of stop_ids sampled (the last token; a stop
   /// token sampled as the last allowed one counts as the stop), or the callback returned false.
-  enum class Stop { kLength, kEos, kStopId, kCallback } stop = Stop::kLength;
+  /// kStopString: generate_text() saw one of the request's stop strings (text/text_generation.hpp).
+  enum class Stop { kLength, kEos, kStopId, kCallback, kStopString } stop = Stop::kLength;
   /// One per generated token when Request::logprobs or top_logprobs was set, else empty.
   std::vector<float> logprobs;
   /// Request::top_logprobs entries per generated token, best first: [generated][top_logprobs].

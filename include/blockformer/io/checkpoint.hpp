@@ -95,6 +95,8 @@ class Checkpoint {
       root = nlohmann::json::parse(text.begin(), text.end(), callback);
     } catch (const nlohmann::json::parse_error& e) {
       fail("invalid JSON at byte " + std::to_string(e.byte > 0 ? e.byte - 1 : 0) + ": " + detail::json_error_text(e));
+    } catch (const nlohmann::json::out_of_range& e) {  // a number past double, "1e400" (a fuzzer finding)
+      fail("invalid JSON: " + detail::json_error_text(e));
     }
     if (!root.is_object()) fail("top level must be an object");
     auto wm = root.find("weight_map");

@@ -126,6 +126,8 @@ void check_config_json(const std::filesystem::path& config_path, const Config& c
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(quote(config_path.string()) + ": malformed JSON at byte " + std::to_string(e.byte));
+  } catch (const nlohmann::json::out_of_range& e) {  // a number past double: "1e400"
+    throw Error(quote(config_path.string()) + ": malformed JSON: " + e.what());
   }
   if (!j.is_object()) throw Error(quote(config_path.string()) + ": not a JSON object");
   const auto type = j.find("model_type");

@@ -29,6 +29,11 @@ struct TextRequest {
   /// there. A sampling.vocab_limit of 0 becomes the tokenizer's vocab_size() when the model has more
   /// embedding rows (GPT-NeoX: 50304 rows, 50277 ids), so no id without text is ever sampled.
   Request options{};
+  /// Generation of this sequence stops once its text contains one of these (non-empty) strings;
+  /// the text ends just before it, as OpenAI's `stop`, and Generation::stop is kStopString. The ids
+  /// keep every token sampled, the one that completed the string included. Text that may still
+  /// turn out to begin a stop string is held back from on_text until it cannot.
+  std::vector<std::string> stop_strings{};
 };
 
 /// Receives each piece of generated text as soon as its UTF-8 is complete (never an empty piece);
@@ -60,6 +65,43 @@ constexpr int context_unit() {
   if constexpr (is_block_model<Model>) return Model::kConfig.block_length;
   else return 1;
 }
+
+/// One sequence's text as it grows: what was handed to on_text, and where a stop string ended it.
+struct TextStream {
+  std::string text;
+  std::size_t delivered = 0;
+  bool stopped = false;
+
+  /// Appends a piece; returns the part that can be delivered now. A stop string found in the text
+  /// cuts it there (and stops); else the longest tail that could begin a stop string waits.
+  std::string_view append(std::string_view piece, std::span<const std::string> stops, bool final) {
+    const std::size_t before = text.size();
+    text += piece;
+    std::size_t longest = 0;
+    for (const std::string& stop : stops) longest = std::max(longest, stop.size());
+    // A match can only involve the new piece and the stop-length - 1 bytes before it.
+    const std::size_t from = before >= longest ? before - longest + 1 : 0;
+    std::size_t cut = std::string::npos;
+    for (const std::string& stop : stops) cut = std::min(cut, text.find(stop, from));
+    if (cut != std::string::npos) {
+      // Held-back text is never delivered, so a match cannot begin in what was; max() only makes
+      // that assumption safe.
+      text.resize(std::max(cut, delivered));
+      stopped = true;
+    }
+    std::size_t ready = text.size();
+    if (!stopped && !final)
+      for (const std::string& stop : stops)
+        for (std::size_t n = std::min(stop.size() - 1, text.size() - delivered); n > 0; --n)
+          if (text.compare(text.size() - n, n, stop, 0, n) == 0) {
+            ready = std::min(ready, text.size() - n);
+            break;
+          }
+    const std::string_view out = std::string_view(text).substr(delivered, ready - delivered);
+    delivered = ready;
+    return out;
+  }
+};
 }  // namespace detail
 
 /// Throws, naming both sizes, when the tokenizer has ids the model has no embedding row for: they
@@ -86,26 +128,31 @@ std::vector<TextGeneration> generate_text(const Model& model, const Tokenizer& t
     if (!requests[s].options.prompt.empty())
       throw Error("text request " + std::to_string(s) +
                   ": options.prompt must be empty (the tokens of the text prompt go there)");
+    for (const std::string& stop : requests[s].stop_strings)
+      if (stop.empty()) throw Error("text request " + std::to_string(s) + ": a stop string is empty");
     Request& r = id_requests.emplace_back(requests[s].options);
     r.prompt = tokenizer.encode(requests[s].prompt);
     if (r.sampling.vocab_limit == 0 && tokenizer.vocab_size() < std::size_t(Model::kConfig.vocab))
       r.sampling.vocab_limit = int(tokenizer.vocab_size());
   }
 
-  std::vector<StreamDecoder> streams(requests.size(), StreamDecoder(tokenizer, options.skip_special_tokens));
-  std::vector<std::string> texts(requests.size());
-  const auto deliver = [&](int s, const std::string& piece) {
-    texts[s] += piece;
-    return piece.empty() || !options.on_text || options.on_text(s, piece);
+  std::vector<StreamDecoder> decoders(requests.size(), StreamDecoder(tokenizer, options.skip_special_tokens));
+  std::vector<detail::TextStream> texts(requests.size());
+  // Returns whether the sequence goes on: not after a stop string, nor when on_text says stop.
+  const auto deliver = [&](int s, const std::string& piece, bool final) {
+    const std::string_view ready = texts[s].append(piece, requests[s].stop_strings, final);
+    const bool wanted = ready.empty() || !options.on_text || options.on_text(s, ready);
+    return wanted && !texts[s].stopped;
   };
-  GenerateOptions id_options{.on_token = [&](int s, Token t) { return deliver(s, streams[s].push(t)); },
+  GenerateOptions id_options{.on_token = [&](int s, Token t) { return deliver(s, decoders[s].push(t), false); },
                              .token_positions = options.token_positions};
   std::vector<Generation> generations = model.generate(std::span<const Request>(id_requests), id_options);
 
   std::vector<TextGeneration> results(requests.size());
   for (std::size_t s = 0; s < requests.size(); ++s) {
-    deliver(int(s), streams[s].flush());  // the sequence has ended: what it returns is moot
-    results[s] = TextGeneration{std::move(texts[s]), std::move(generations[s])};
+    if (!texts[s].stopped) deliver(int(s), decoders[s].flush(), true);  // ended: what it returns is moot
+    if (texts[s].stopped) generations[s].stop = Generation::Stop::kStopString;
+    results[s] = TextGeneration{std::move(texts[s].text), std::move(generations[s])};
   }
   return results;
 }
