@@ -32,6 +32,11 @@ constexpr BlockConfig kBlockLength2 = [] {
   c.embedder_width = 64;
   return c;
 }();
+// vanilla_tiny with 8 heads of 16 instead of 4 of 32: every tensor has the same shape.
+constexpr VanillaConfig kEightHeads{.vocab = presets::vanilla_tiny.vocab,
+                                    .max_positions = presets::vanilla_tiny.max_positions,
+                                    .decoder = {.layers = 2, .width = 128, .heads = 8, .ffn = 512, .rotary_dims = 4}};
+
 constexpr VanillaConfig kNarrowFfn = [] {
   VanillaConfig c = presets::vanilla_tiny;
   c.decoder.ffn = 256;
@@ -95,10 +100,6 @@ TEST_CASE("checkpoint vs config: shape mismatches name expected and found shapes
 }
 
 TEST_CASE("checkpoint vs config: config.json fields the tensors cannot show are checked") {
-  // vanilla_tiny with 8 heads of 16 instead of 4 of 32: every tensor has the same shape.
-  constexpr VanillaConfig kEightHeads{.vocab = presets::vanilla_tiny.vocab,
-                                      .max_positions = presets::vanilla_tiny.max_positions,
-                                      .decoder = {.layers = 2, .width = 128, .heads = 8, .ffn = 512, .rotary_dims = 4}};
   const std::string heads = fixtures::error_of([] {
     GptNeoxLM<kEightHeads, EigenBackend>::load(fixtures::path("vanilla_tiny/model.safetensors"));
   });
