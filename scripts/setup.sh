@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Installs what blockformer needs from Debian packages (when missing), then configures and builds
-# into build/. Safe to re-run: only missing packages are installed and the build is incremental.
+# Installs what blockformer needs from Debian packages (when missing), then configures build/ and
+# builds the demo. Safe to re-run: only missing packages are installed and the build is incremental.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +19,5 @@ if ((${#missing[@]})); then
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
-cmake --build build -j "$(nproc)"
+# Only the demo: the README's first command runs it; scripts/test.sh builds the rest.
+cmake --build build -j "$(nproc)" --target blockformer_demo

@@ -63,6 +63,8 @@ inline constexpr std::tuple kPresets{
     Preset<presets::vanilla_410>{"vanilla_410"},
     Preset<presets::block_tiny>{"block_tiny"},
     Preset<presets::vanilla_tiny>{"vanilla_tiny"},
+    Preset<presets::shakespeare_block>{"shakespeare_block"},
+    Preset<presets::shakespeare_vanilla>{"shakespeare_vanilla"},
 };
 
 /// Calls fn(preset) for every entry of kPresets, in table order.

@@ -75,4 +75,20 @@ inline constexpr VanillaConfig vanilla_tiny{
     .max_positions = 2048,
     .decoder = {.layers = 2, .width = 128, .heads = 4, .ffn = 512, .rotary_dims = 8}};
 
+/// models/shakespeare (its MODEL_CARD.md): the trained demo pair, vocab 4096, width 256, 4 heads of 64.
+/// The block model is the authors' main recipe (L 4, e 64, R 2) with two 2-layer decoders; the vanilla
+/// twin has 4 layers, about the same non-embedding parameters. Both were trained on 256-token windows.
+inline constexpr DecoderConfig shakespeare_decoder(int layers) {
+  return DecoderConfig{.layers = layers, .width = 256, .heads = 4, .ffn = 1024, .rotary_dims = 16};
+}
+inline constexpr BlockConfig shakespeare_block{.vocab = 4096,
+                                               .max_positions = 2048,
+                                               .block_length = 4,
+                                               .embedder_width = 64,
+                                               .prefix_length = 2,
+                                               .block_decoder = shakespeare_decoder(2),
+                                               .token_decoder = shakespeare_decoder(2)};
+inline constexpr VanillaConfig shakespeare_vanilla{
+    .vocab = 4096, .max_positions = 2048, .decoder = shakespeare_decoder(4)};
+
 }  // namespace blockformer::presets

@@ -346,7 +346,7 @@ FIXTURE_TOTAL = 48
 FIXTURE_WINDOW, FIXTURE_STRIDE, FIXTURE_SCORED = SEQ, SEQ // 2, 1024
 
 
-def export(kind, out, valid_ids, log_summary):
+def export(kind, out, valid_ids, valid_text_ids):
     saved = torch.load(os.path.join(out, f"{kind}_trained.pt"))
     model = rounded_model(kind, saved["state"])
     folder = os.path.join(out, kind)
@@ -390,7 +390,8 @@ def export(kind, out, valid_ids, log_summary):
     save_safetensors(cases, os.path.join(folder, "cases.safetensors"),
                      {"format": "pt", "fixture": f"shakespeare/{kind}", "doc": "models/shakespeare/MODEL_CARD.md"})
 
-    full_nll, full_count = sliding_nll(model, kind, valid_ids.tolist(), FIXTURE_WINDOW, FIXTURE_STRIDE)
+    # validation.txt as one text, as `blockformer score --file` reads it
+    full_nll, full_count = sliding_nll(model, kind, valid_text_ids, FIXTURE_WINDOW, FIXTURE_STRIDE)
     min_margin = min(min(cases[f"gen{i}_margins"].tolist()) for i in range(len(lengths)))
     parameters = sum(v.numel() for v in shipped.values())
     embedding = sum(v.numel() for k, v in shipped.items() if "embed" in k)
@@ -449,6 +450,16 @@ Validation perplexity is over all of the held-out works, each token scored once 
 {FIXTURE_WINDOW} tokens and stride {FIXTURE_STRIDE} (blockformer's `score_sliding`; the block model's first
 block is context only), computed by PyTorch here and by the library in the README.
 
+## The fixture (`block/cases.safetensors`, `vanilla/cases.safetensors`)
+PyTorch's answers from the shipped (bf16-rounded) weights in fp32, which the C++ must reproduce:
+`input_ids` [2, 32] (two validation windows, the second starting with two pad ids) and their teacher-forced
+`logits` (block [2, 7, 4, 4096] as the authors' forward, vanilla [2, 32, 4096]); greedy generation to
+`gen_total_length` tokens from three validation prompts of `gen_prompt_lengths` tokens (`gen{{i}}_prompt`,
+`gen{{i}}_output`, the top-1 minus top-2 logit `gen{{i}}_margins`; for the block model also
+`gen{{i}}_padded_prompt` and `gen{{i}}_output_authors_generate_positions`, the authors' generate() position
+ids); the sliding-window NLL (`sliding_nll`, fp64 summed, `sliding_tokens` scored) of the first
+`sliding_ids` validation tokens with `sliding_window_stride`.
+
 ## Licence
 The weights and tokenizer: Apache-2.0, as the project. The training text: public domain.
 """
@@ -478,6 +489,7 @@ def main():
     tok = train_tokenizer(train_texts, os.path.join(args.out, "tokenizer.json"))
     tok = Tokenizer.from_file(os.path.join(args.out, "tokenizer.json"))
     train_ids, valid_ids = stream(tok, train_texts), stream(tok, valid_texts)
+    valid_text_ids = tok.encode("".join(valid_texts)).ids
     torch.save(train_ids, os.path.join(args.out, "train_ids.pt"))
     torch.save(valid_ids, os.path.join(args.out, "valid_ids.pt"))
     with open(os.path.join(args.out, "validation.txt"), "w", encoding="utf-8") as f:
@@ -499,7 +511,7 @@ def main():
     summary = {"works": names, "validation_works": VALIDATION_WORKS, "train_tokens": len(train_ids),
                "valid_tokens": len(valid_ids), "steps": args.steps, "batch": args.batch, "seq": SEQ,
                "lr": args.lr, "seed": args.seed, "training_wall_seconds": round(wall),
-               "torch": torch.__version__, "models": [export(k, args.out, valid_ids, None) for k in ("block", "vanilla")]}
+               "torch": torch.__version__, "models": [export(k, args.out, valid_ids, valid_text_ids) for k in ("block", "vanilla")]}
     with open(os.path.join(args.out, "training.json"), "w") as f:
         json.dump(summary, f, indent=1)
         f.write("\n")
