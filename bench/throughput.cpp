@@ -30,9 +30,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "blockformer/eigen.hpp"
 
@@ -43,14 +40,6 @@ namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-int threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
 // ---------------------------------------------------------------------------------------------
 // Machine limits, measured once.
 
@@ -59,32 +48,44 @@ struct Machine {
   double gemm_rate = 0;  // FLOP/s, Eigen SGEMM 2048^3
 };
 
-double stream_read_bandwidth() {
+// Both on the threads the models get (--threads), through the library's pool.
+double stream_read_bandwidth(int threads) {
   const std::size_t n = std::size_t(1) << 28;  // 1 GiB of floats
   std::vector<float> a(n, 1.0f);
+  bf::ThreadPool pool(threads);
+  const bf::detail::PoolScope scope(pool);
+  constexpr int kParts = 256;
+  std::vector<float> partial(kParts);
   double best = 1e30;
   for (int rep = 0; rep < 5; ++rep) {
     const auto t = Clock::now();
-    float total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
-    for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(n); i += 16) {
-      float s = 0;
-      for (int j = 0; j < 16; ++j) s += a[i + j];
-      total += s;
-    }
+    bf::parallel_for(kParts, [&](int part) {
+      float total = 0;
+      for (std::size_t i = n / kParts * part; i < n / kParts * (part + 1); i += 16) {
+        float s = 0;
+        for (int j = 0; j < 16; ++j) s += a[i + j];
+        total += s;
+      }
+      partial[part] = total;
+    });
     best = std::min(best, seconds_since(t));
-    if (total < 0) std::printf("impossible\n");
+    if (partial[0] < 0) std::printf("impossible\n");
   }
   return double(n) * sizeof(float) / best;
 }
 
-double sgemm_rate() {
-  const int n = 2048;
+double sgemm_rate(int threads) {
+  const int n = 2048, parts = 4 * threads, per = n / parts;
   Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
+  bf::ThreadPool pool(threads);
+  const bf::detail::PoolScope scope(pool);
   double best = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
     const auto t = Clock::now();
-    c.noalias() = a * b;
+    bf::parallel_for(parts, [&](int p) {
+      const int cols = p + 1 == parts ? n - p * per : per;
+      c.middleCols(p * per, cols).noalias() = a * b.middleCols(p * per, cols);
+    });
     best = std::min(best, seconds_since(t));
   }
   if (c(0, 0) == 12345.0f) std::printf(" ");
@@ -185,6 +186,7 @@ struct Options {
   int warmup = 1, repeats = 3;
   bool roofline = true;
   bool bf16 = false;  // --weights bf16: EigenBf16Backend
+  int threads = 0;    // --threads, as GenerateOptions::threads
   std::string json_path;
   std::uint64_t seed = 1;
 };
@@ -271,6 +273,7 @@ void run_model(const std::string& name, const Options& opt, std::vector<Result>&
       std::vector<Clock::time_point> stamps;
       stamps.reserve(setting.gen + 1);
       bf::GenerateOptions options;
+      options.threads = opt.threads;
       options.on_token = [&stamps](int s, bf::Token) {
         if (s == 0) stamps.push_back(Clock::now());
         return true;
@@ -376,6 +379,7 @@ const char* kUsage = R"(usage: blockformer_throughput [options]
                      (EigenBf16Backend; fp32 compute), half the weight bytes per decode step
   --no-roofline      skip measuring bandwidth and SGEMM (fractions are then not reported)
   --seed N           weights and prompt ids
+  --threads N        threads per call, the caller's included (default 0: one per physical core)
 Threads: OMP_NUM_THREADS (default: all cores).
 )";
 
@@ -413,6 +417,7 @@ Options parse(int argc, char** argv) {
       o.bf16 = w == "bf16";
     }
     else if (a == "--seed") o.seed = std::stoull(value());
+    else if (a == "--threads") o.threads = bf::resolve_threads(std::stoi(value()), "--threads");
     else if (a == "--help" || a == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
@@ -421,6 +426,7 @@ Options parse(int argc, char** argv) {
   if ((prompt < 0) != (gen < 0)) throw bf::Error("--prompt and --gen go together");
   if (prompt >= 0) o.settings = {{"custom", prompt, gen}};
   for (const auto& m : o.models) find_model(m);
+  o.threads = bf::resolve_threads(o.threads, "--threads");
   return o;
 }
 
@@ -431,10 +437,10 @@ int main(int argc, char** argv) try {
   g_weight_bytes = opt.bf16 ? 2.0 : 4.0;
   Machine m;
   if (opt.roofline) {
-    m.bandwidth = stream_read_bandwidth();
-    m.gemm_rate = sgemm_rate();
+    m.bandwidth = stream_read_bandwidth(opt.threads);
+    m.gemm_rate = sgemm_rate(opt.threads);
   }
-  std::printf("# threads %d; weights %s; stream read %.1f GB/s; Eigen SGEMM 2048^3 %.1f GFLOP/s\n", threads(),
+  std::printf("# threads %d; weights %s; stream read %.1f GB/s; Eigen SGEMM 2048^3 %.1f GFLOP/s\n", opt.threads,
               opt.bf16 ? "bf16" : "f32", m.bandwidth / 1e9, m.gemm_rate / 1e9);
   std::vector<Result> results;
   for (const auto& name : opt.models) {
@@ -463,7 +469,7 @@ int main(int argc, char** argv) try {
                 r.cost.step_flops / 1e9, step_floor * 1e3, 100 * fraction);
     const double floor_tput = opt.roofline ? tokens / (r.cost.prefill_floor(m) + step_floor * steps) : 0;
     runs.push_back({{"model", r.model}, {"setting", r.setting}, {"prompt", r.prompt}, {"gen", r.gen},
-                    {"batch", r.batch}, {"threads", threads()}, {"weights", opt.bf16 ? "bf16" : "f32"},
+                    {"batch", r.batch}, {"threads", opt.threads}, {"weights", opt.bf16 ? "bf16" : "f32"},
                     {"throughput_tok_s", {{"median", tput}, {"min", lo}, {"max", hi}}},
                     {"total_s", r.total_s}, {"prefill_s", r.prefill_s}, {"decode_s", r.decode_s},
                     {"block_decoder_s_estimate", r.block_decoder_s},
@@ -506,7 +512,7 @@ int main(int argc, char** argv) try {
       }
     }
   if (!opt.json_path.empty()) {
-    nlohmann::json doc = {{"threads", threads()},
+    nlohmann::json doc = {{"threads", opt.threads},
                           {"stream_read_bytes_per_s", m.bandwidth},
                           {"sgemm_flops_per_s", m.gemm_rate},
                           {"runs", runs}};

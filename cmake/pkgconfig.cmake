@@ -9,11 +9,5 @@ if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
 else()
   set(BLOCKFORMER_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
-# Same as the CMake target: OpenMP threads the Eigen backend when the install was built with it.
-# The flag is the installing compiler's (-fopenmp for GCC and Clang).
-set(BLOCKFORMER_PC_OPENMP "")
-if(BLOCKFORMER_WITH_OPENMP)
-  set(BLOCKFORMER_PC_OPENMP " ${OpenMP_CXX_FLAGS}")
-endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/blockformer.pc.in ${CMAKE_CURRENT_BINARY_DIR}/blockformer.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/blockformer.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

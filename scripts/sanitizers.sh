@@ -3,8 +3,9 @@
 # Sanitizer jobs (issue 2, section 3). Exits non-zero on any finding.
 #   asan: the whole CPU test suite (doctest cases, tokenizer tests and the examples) under AddressSanitizer +
 #         UndefinedBehaviorSanitizer with no recovery and libstdc++ assertions, in build-asan/.
-#   tsan: the concurrency test (tests/test_threads.cpp) under ThreadSanitizer with OpenMP off (libgomp is
-#         not TSan-instrumented and would report false races), in build-tsan/ (scripts/tsan builds only it).
+#   tsan: the concurrency tests (tests/test_threads.cpp, tests/test_thread_pool.cpp: sessions on several
+#         threads, each call on its own worker pool) under ThreadSanitizer, in build-tsan/ (scripts/tsan
+#         builds only them).
 # Usage: scripts/sanitizers.sh [asan] [tsan]   (default: both). CXX picks the compiler (default clang++-14 when
 # installed, which compiles these Eigen-heavy tests about a quarter faster than g++, else g++).
 # Debug info is -g1 (line tables): enough for file:line in reports, a third less compile time than -g.
@@ -31,7 +32,7 @@ run_asan() {
 }
 
 run_tsan() {
-  cmake -S scripts/tsan -B build-tsan "${common[@]}" -DCMAKE_DISABLE_FIND_PACKAGE_OpenMP=ON \
+  cmake -S scripts/tsan -B build-tsan "${common[@]}" \
     -DCMAKE_CXX_FLAGS="-fsanitize=thread -fno-omit-frame-pointer" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
   cmake --build build-tsan -j 2 --target blockformer_threads_test

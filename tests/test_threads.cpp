@@ -112,3 +112,32 @@ TEST_CASE("threads: both models generate concurrently, each thread with its own 
     CHECK(vanilla_got[s].tokens == vanilla_expected[s].tokens);
   }
 }
+
+// Wide enough that prefill and the LM head are split over the workers (EigenBackend::kMinThreadedWork).
+constexpr VanillaConfig kWide{
+    .vocab = 2048, .max_positions = 128, .decoder = {.layers = 2, .width = 256, .heads = 4, .ffn = 1024, .rotary_dims = 16}};
+
+TEST_CASE("threads: two sessions, each calling with two worker threads, on two caller threads at once") {
+  const auto& block = fixtures::block_tiny();
+  const auto vanilla = GptNeoxLM<kWide, EigenBackend>::random(11);
+  const auto requests = thread_requests(2);
+  const GenerateOptions one{.threads = 1}, two{.threads = 2};
+  const auto block_expected = block.generate(requests, one);
+  const auto vanilla_expected = vanilla.generate(requests, one);
+  auto block_session = block.make_session(3, 64);
+  auto vanilla_session = vanilla.make_session(3, 64);
+  std::vector<std::vector<Generation>> block_got, vanilla_got;
+  std::thread a([&] {
+    for (int round = 0; round < kRounds; ++round) block_got.push_back(block.generate(block_session, requests, two));
+  });
+  std::thread b([&] {
+    for (int round = 0; round < kRounds; ++round) vanilla_got.push_back(vanilla.generate(vanilla_session, requests, two));
+  });
+  a.join();
+  b.join();
+  for (int round = 0; round < kRounds; ++round)
+    for (std::size_t s = 0; s < requests.size(); ++s) {
+      CHECK(block_got[round][s].tokens == block_expected[s].tokens);
+      CHECK(vanilla_got[round][s].tokens == vanilla_expected[s].tokens);
+    }
+}

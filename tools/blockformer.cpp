@@ -22,10 +22,6 @@
 #include <string_view>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "model_commands.hpp"
 
 using namespace blockformer;
@@ -163,7 +159,6 @@ int main(int argc, char** argv) {
   std::optional<Token> eos;
   bool no_eos = false;
   std::string token_positions;
-  int threads = 0;
   CLI::App* generate_cmd = app.add_subcommand("generate", "Continue a prompt; the text streams to stdout");
   add_model_options(*generate_cmd, generate);
   auto* prompt_opt = generate_cmd->add_option("--prompt,-p", generate.prompt, "Prompt text (default: stdin)");
@@ -188,7 +183,7 @@ int main(int argc, char** argv) {
                            "or as in the authors' released generate() (prefix at 0)")
       ->check(CLI::IsMember({"training", "authors"}));
   generate_cmd->add_flag("--special", generate.special, "Print special tokens such as <|endoftext|>");
-  generate_cmd->add_option("--threads", threads, "OpenMP threads (default: OMP_NUM_THREADS or every core)")
+  generate_cmd->add_option("--threads", generate.threads, "CPU threads, this one included (default: one per physical core)")
       ->check(CLI::PositiveNumber);
 
   cli::ScoreArgs score;
@@ -201,7 +196,7 @@ int main(int argc, char** argv) {
   score_cmd->add_option("--stride", score.sliding.stride,
                         "Tokens each window moves on; it scores those, the rest is context (default: window / 2)");
   score_cmd->add_flag("--progress", progress, "Progress bar on stderr even when it is not a terminal");
-  score_cmd->add_option("--threads", threads, "OpenMP threads (default: OMP_NUM_THREADS or every core)")
+  score_cmd->add_option("--threads", score.sliding.threads, "CPU threads, this one included (default: one per physical core)")
       ->check(CLI::PositiveNumber);
 
   std::string tokenizer_path, text;
@@ -229,13 +224,6 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (threads > 0) {
-#ifdef _OPENMP
-      omp_set_num_threads(threads);
-#else
-      throw Error("--threads: this build has no OpenMP, so it runs on one thread");
-#endif
-    }
     if (*presets_cmd) {
       list_presets(presets_json);
     } else if (*tokenize_cmd) {

@@ -33,6 +33,7 @@ struct GenerateArgs : ModelArgs {
   std::vector<std::string> stop_strings;           // --stop, any number of times
   std::optional<TokenPositions> token_positions;  // unset: the library's default
   bool special = false;                            // print special tokens such as <|endoftext|>
+  int threads = 0;                                 // --threads, as GenerateOptions::threads
 };
 
 struct ScoreArgs : ModelArgs {
@@ -72,7 +73,7 @@ void run_generate(const GenerateArgs& args, const Tokenizer& tokenizer) {
   std::vector<TextRequest> requests(std::size_t(args.batch), TextRequest{args.prompt, args.options, args.stop_strings});
   // Copies of one prompt with one seed would sample the same continuation.
   for (std::size_t s = 1; s < requests.size(); ++s) requests[s].options.sampling.seed += s;
-  TextGenerateOptions options{.skip_special_tokens = !args.special};
+  TextGenerateOptions options{.skip_special_tokens = !args.special, .threads = args.threads};
   if (args.token_positions) options.token_positions = *args.token_positions;
   // Pieces of a batch would interleave on stdout: a batch is printed once it is done.
   const bool stream = !args.json && args.batch == 1;

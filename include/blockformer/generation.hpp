@@ -44,6 +44,10 @@ enum class TokenPositions {
 struct GenerateOptions {
   TokenCallback on_token{};
   TokenPositions token_positions = TokenPositions::kTraining;
+  /// CPU threads the call uses, the caller's included: 0 is default_threads() (one per physical
+  /// core), 1 runs on the caller's thread alone; negative counts are an Error. The session keeps
+  /// its workers between calls. Backends without CPU threads (CUDA) ignore it.
+  int threads = 0;
 };
 
 /// A finished sequence: the prompt followed by what was generated.

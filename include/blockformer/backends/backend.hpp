@@ -33,6 +33,9 @@ struct AttentionShape {
 /// Preconditions hold for every call the models make (shapes agree, ids are in range, batch rows
 /// cover the tensors); a backend may check them (see op_checks.hpp) but never needs to. Views
 /// address the backend's own memory except the host spans of gather (ids) and download.
+/// Ops are called on the caller's thread, inside a model call that has made its ThreadPool the
+/// thread's current one (thread_pool.hpp): a CPU backend may split an op with parallel_for(), and
+/// must be done with it when the op returns; a backend that does not thread ignores the pool.
 template <class B>
 concept Backend = requires(const typename B::Linear& w, const typename B::Norm& n,
                            const typename B::Embedding& e, const typename B::RotaryTable& rope,

@@ -108,6 +108,7 @@ class BlockTransformer {
     friend class BlockTransformer;
     int max_batch_, capacity_tokens_;
     detail::SessionInUse in_use_;
+    detail::SessionPool pool_;
     typename B::KvCache block_cache_, token_cache_;
     typename BlockStack::Workspace block_workspace_;
     typename TokenStack::Workspace token_workspace_;
@@ -143,8 +144,11 @@ class BlockTransformer {
 
   /// Teacher-forced logits in the authors' layout [batch, n_blocks - 1, L, V] for ids
   /// [batch, n_blocks * L]: block i's context predicts the L tokens of block i + 1.
-  /// A non-finite logit is an Error naming where it is.
-  std::vector<float> forward(std::span<const Token> ids, int batch, BlockForwardTrace* trace = nullptr) const {
+  /// A non-finite logit is an Error naming where it is. `threads` as GenerateOptions::threads.
+  std::vector<float> forward(std::span<const Token> ids, int batch, BlockForwardTrace* trace = nullptr,
+                             int threads = 0) const {
+    ThreadPool pool(resolve_threads(threads, "forward"));
+    const detail::PoolScope scope(pool);
     std::vector<float> logits = teacher_forced_logits(ids, batch, trace);
     const std::size_t n = ids.size() / batch, targets = n / kL - 1;
     for (std::size_t row = 0; row * kV < logits.size(); ++row)
@@ -159,13 +163,16 @@ class BlockTransformer {
   /// score_padding unless given): kLeft left-pads with id 0 to a block boundary as generation does;
   /// kRight starts at a block boundary and right-pads the last block with id 1, unscored (the
   /// authors' nopad evaluation). The first block is context only, so its tokens are not scored and
-  /// a sequence needs more than L tokens.
+  /// a sequence needs more than L tokens. `threads` as GenerateOptions::threads.
   std::vector<SequenceScore> score(std::span<const std::vector<Token>> sequences,
-                                   BlockPadding padding = C.score_padding) const {
+                                   BlockPadding padding = C.score_padding, int threads = 0) const {
+    const int resolved = resolve_threads(threads, "score");
     const bool left = padding == BlockPadding::kLeft;
     detail::check_scorable(sequences, kV, kL + 1,
                            "the first block (" + std::to_string(kL) + (left ? " tokens, left-padded)" : " tokens)"));
     std::vector<SequenceScore> scores(sequences.size());
+    ThreadPool pool(resolved);
+    const detail::PoolScope scope(pool);
     for (std::size_t s = 0; s < sequences.size(); ++s) {
       std::vector<Token> padded = left ? left_pad(sequences[s]) : sequences[s];
       const std::size_t pad = left ? padded.size() - sequences[s].size() : 0;
@@ -185,8 +192,8 @@ class BlockTransformer {
   }
   /// score() for a braced list of sequences: model.score({{1, 2, 3, 4, 5}}).
   std::vector<SequenceScore> score(std::initializer_list<std::vector<Token>> sequences,
-                                   BlockPadding padding = C.score_padding) const {
-    return score(std::span<const std::vector<Token>>(sequences.begin(), sequences.size()), padding);
+                                   BlockPadding padding = C.score_padding, int threads = 0) const {
+    return score(std::span<const std::vector<Token>>(sequences.begin(), sequences.size()), padding, threads);
   }
 
   /// Generates for a batch of prompts of any lengths; each is left-padded with id 0 to a block
@@ -194,7 +201,9 @@ class BlockTransformer {
   std::vector<Generation> generate(Session& ss, std::span<const Request> requests,
                                    const GenerateOptions& options = {}) const {
     detail::validate_requests(requests, kV, C.max_positions, ss.max_batch_, ss.capacity_tokens_, padded_length);
+    const int threads = resolve_threads(options.threads, "generate");
     const auto busy = ss.in_use_.enter("generate");
+    const detail::PoolScope pool(ss.pool_.get(threads));
     detail::GenerationState state(requests, kV, options.on_token);
     ss.padded_.resize(requests.size());
     ss.blocks_.clear();

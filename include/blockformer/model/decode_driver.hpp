@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "blockformer/generation.hpp"
 #include "blockformer/ragged_batch.hpp"
 #include "blockformer/tensor.hpp"
+#include "blockformer/thread_pool.hpp"
 
 namespace blockformer::detail {
 
@@ -175,6 +177,30 @@ class SessionInUse {
 
  private:
   std::atomic<bool> busy_{false};
+};
+
+/// A session's worker threads: started by its first call and kept for the next ones, restarted
+/// only when a call asks for another count. A copied or moved session starts without them.
+class SessionPool {
+ public:
+  SessionPool() = default;
+  SessionPool(const SessionPool&) {}
+  SessionPool& operator=(const SessionPool&) {
+    pool_.reset();
+    return *this;
+  }
+
+  /// The pool for `threads` (already resolved: >= 1).
+  ThreadPool& get(int threads) {
+    if (!pool_ || pool_->threads() != threads) {
+      pool_.reset();  // join the old workers before starting new ones
+      pool_ = std::make_unique<ThreadPool>(threads);
+    }
+    return *pool_;
+  }
+
+ private:
+  std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace blockformer::detail

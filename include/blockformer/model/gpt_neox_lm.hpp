@@ -73,6 +73,7 @@ class GptNeoxLM {
     friend class GptNeoxLM;
     int max_batch_, max_tokens_;
     detail::SessionInUse in_use_;
+    detail::SessionPool pool_;
     typename B::KvCache cache_;
     typename Stack::Workspace workspace_;
     typename B::Buffer x_, hidden_;   // [rows, H]
@@ -99,9 +100,12 @@ class GptNeoxLM {
   }
 
   /// Teacher-forced logits [batch, T, V] for ids [batch, T] (row-major). A non-finite logit is an
-  /// Error naming where it is.
-  std::vector<float> forward(std::span<const Token> ids, int batch) const {
+  /// Error naming where it is. `threads` as GenerateOptions::threads.
+  std::vector<float> forward(std::span<const Token> ids, int batch, int threads = 0) const {
+    const int resolved = resolve_threads(threads, "forward");
     const int t = check_forward_shape(ids, batch);
+    ThreadPool pool(resolved);
+    const detail::PoolScope scope(pool);
     std::vector<float> logits(ids.size() * C.vocab);
     std::vector<std::span<const Token>> sequences;
     for (int b = 0; b < batch; ++b) sequences.push_back(ids.subspan(std::size_t(b) * t, t));
@@ -118,9 +122,13 @@ class GptNeoxLM {
   }
 
   /// Log-likelihood of each sequence: every token after the first is scored, so a sequence needs two.
-  std::vector<SequenceScore> score(std::span<const std::vector<Token>> sequences) const {
+  /// `threads` as GenerateOptions::threads.
+  std::vector<SequenceScore> score(std::span<const std::vector<Token>> sequences, int threads = 0) const {
+    const int resolved = resolve_threads(threads, "score");
     if (sequences.empty()) return {};  // as the block model: nothing to score, not an error
     detail::check_scorable(sequences, C.vocab, 2, "the first token");
+    ThreadPool pool(resolved);
+    const detail::PoolScope scope(pool);
     const std::vector<std::span<const Token>> views(sequences.begin(), sequences.end());
     std::vector<SequenceScore> scores(sequences.size());
     std::vector<float> host;
@@ -144,8 +152,8 @@ class GptNeoxLM {
     return scores;
   }
   /// score() for a braced list of sequences: model.score({{1, 2, 3}}).
-  std::vector<SequenceScore> score(std::initializer_list<std::vector<Token>> sequences) const {
-    return score(std::span<const std::vector<Token>>(sequences.begin(), sequences.size()));
+  std::vector<SequenceScore> score(std::initializer_list<std::vector<Token>> sequences, int threads = 0) const {
+    return score(std::span<const std::vector<Token>>(sequences.begin(), sequences.size()), threads);
   }
 
   /// Generates for a batch of prompts of any lengths; sequences stop independently.
@@ -153,7 +161,9 @@ class GptNeoxLM {
                                    const GenerateOptions& options = {}) const {
     detail::validate_requests(requests, C.vocab, C.max_positions, ss.max_batch_, ss.max_tokens_,
                               [](int n) { return n; });
+    const int threads = resolve_threads(options.threads, "generate");
     const auto busy = ss.in_use_.enter("generate");
+    const detail::PoolScope pool(ss.pool_.get(threads));
     detail::GenerationState state(requests, C.vocab, options.on_token);
     ss.lengths_.clear();
     for (const Request& r : requests) ss.lengths_.push_back(int(r.prompt.size()));

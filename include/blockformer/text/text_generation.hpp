@@ -45,6 +45,7 @@ struct TextGenerateOptions {
   TokenPositions token_positions = TokenPositions::kTraining;
   /// Leave special tokens (<|endoftext|>) out of the text, as HF's decode(skip_special_tokens).
   bool skip_special_tokens = false;
+  int threads = 0;  // as GenerateOptions::threads
 };
 
 struct TextGeneration {
@@ -145,7 +146,8 @@ std::vector<TextGeneration> generate_text(const Model& model, const Tokenizer& t
     return wanted && !texts[s].stopped;
   };
   GenerateOptions id_options{.on_token = [&](int s, Token t) { return deliver(s, decoders[s].push(t), false); },
-                             .token_positions = options.token_positions};
+                             .token_positions = options.token_positions,
+                             .threads = options.threads};
   std::vector<Generation> generations = model.generate(std::span<const Request>(id_requests), id_options);
 
   std::vector<TextGeneration> results(requests.size());
@@ -185,6 +187,7 @@ std::vector<SequenceScore> score_text(const Model& model, const Tokenizer& token
 struct SlidingWindow {
   int window = 0;  // tokens each window sees; 0: the model's max positions
   int stride = 0;  // tokens each window starts after the previous one; 0: window / 2
+  int threads = 0;  // of each window's score() call, as GenerateOptions::threads
 };
 
 struct SlidingScore {
@@ -245,7 +248,10 @@ SlidingScore score_sliding(const Model& model, std::span<const Token> ids, Slidi
     // A context of at most one unit holds no token score() would score: nothing to subtract.
     if (window.context > std::size_t(unit))
       sequences.emplace_back(padded.begin() + window.begin, padded.begin() + window.begin + window.context);
-    const std::vector<SequenceScore> scores = model.score(std::span<const std::vector<Token>>(sequences));
+    const auto views = std::span<const std::vector<Token>>(sequences);
+    std::vector<SequenceScore> scores;
+    if constexpr (detail::is_block_model<Model>) scores = model.score(views, Model::kConfig.score_padding, sliding.threads);
+    else scores = model.score(views, sliding.threads);
     result.score.nll += scores[0].nll - (scores.size() > 1 ? scores[1].nll : 0.0);
     result.score.tokens += scores[0].tokens - (scores.size() > 1 ? scores[1].tokens : 0);
     if (on_window) on_window(int(w) + 1, result.windows);

@@ -4,8 +4,8 @@
 // through the register-blocked small_gemm kernel; larger calls (prefill) go through Eigen's packed
 // GEMM; threads split the output columns and apply bias / GELU / residual on their slice while it
 // is in cache. Attention: per (sequence, head) over a contiguous KV stream (attention.hpp),
-// threaded over (sequence, head). Threads come from OpenMP when the build has it
-// (OMP_NUM_THREADS), else everything runs serially.
+// threaded over (sequence, head). Threads come from the calling model call's pool
+// (thread_pool.hpp: GenerateOptions::threads); outside a model call every op runs serially.
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
 #include <algorithm>
@@ -26,16 +26,7 @@
 #include "blockformer/error.hpp"
 #include "blockformer/rotary.hpp"
 #include "blockformer/io/half.hpp"
-
-#ifdef _OPENMP
-#include <omp.h>
-// OpenMP directives through _Pragma, so that a build without OpenMP sees nothing (no
-// -Wunknown-pragmas in users' -Wall builds) and runs serially.
-#define BLOCKFORMER_OMP_STRING(...) #__VA_ARGS__
-#define BLOCKFORMER_OMP(...) _Pragma(BLOCKFORMER_OMP_STRING(omp __VA_ARGS__))
-#else
-#define BLOCKFORMER_OMP(...)
-#endif
+#include "blockformer/thread_pool.hpp"
 
 namespace blockformer {
 
@@ -158,35 +149,47 @@ struct BasicEigenBackend {
   }
 
   /// Threads for a call doing about `work` multiply-adds: small calls stay on one thread, where
-  /// waking the pool (a few microseconds) would cost more than the work.
-  static int threads_for(double work) {
-#ifdef _OPENMP
-    return work < 64.0 * 1024 ? 1 : omp_get_max_threads();
-#else
-    (void)work;
-    return 1;
-#endif
+  /// handing tasks to a worker (about a microsecond with it polling, tens when it must be woken or
+  /// shares its core with another process) would cost more than the work. 1M multiply-adds is
+  /// ~50 us on one Zen 3 core; at 64K and 256K the tiny models decoded 2-8% slower on two threads
+  /// than on one (bench/NOTES.md, "Threads (issue 11)").
+  static constexpr double kMinThreadedWork = 1024.0 * 1024;
+  static int threads_for(double work) { return work < kMinThreadedWork ? 1 : current_threads(); }
+
+  /// Splits rows [0, rows) into a few tasks per thread (a descheduled worker then holds back
+  /// only its one task) and calls fn(r) for each row, threaded when `work` pays for it.
+  template <class Fn>
+  static void for_rows(int rows, double work, Fn&& fn) {
+    const int threads = threads_for(work);
+    if (threads == 1) {
+      for (int r = 0; r < rows; ++r) fn(r);
+      return;
+    }
+    const int tasks = std::min(rows, kTasksPerThread * threads);
+    parallel_for(tasks, [&](int task) {
+      for (int r = int(std::int64_t(rows) * task / tasks); r < int(std::int64_t(rows) * (task + 1) / tasks); ++r) fn(r);
+    });
   }
+  static constexpr int kTasksPerThread = 4;
 
   static void linear(MatrixView<const float> x, const Linear& w, MatrixView<float> y,
                      Epilogue epilogue) {
     if constexpr (op_checks::kEnabled) op_checks::linear(x, w.weight.rows(), w.weight.cols(), y, "EigenBackend::linear");
     const int out_cols = y.cols;
-    [[maybe_unused]] const int threads = threads_for(double(x.rows) * x.cols * out_cols);  // read by OpenMP only
-    // Each thread owns a slice of output columns (weight rows): it streams its part of W once
-    // and finishes the slice (bias, GELU) while the slice is still in its cache.
-BLOCKFORMER_OMP(parallel num_threads(threads) if (threads > 1))
-    {
-#ifdef _OPENMP
-      const int n = omp_get_num_threads(), id = omp_get_thread_num();
-#else
-      const int n = 1, id = 0;
-#endif
-      constexpr int kAlign = 16;  // one AVX-512 register of floats
-      const int per = (out_cols + n * kAlign - 1) / (n * kAlign) * kAlign;
-      const int c0 = std::min(out_cols, id * per), c1 = std::min(out_cols, c0 + per);
-      if (c1 > c0) linear_slice(x, w, y, epilogue, c0, c1 - c0);
+    const int threads = threads_for(double(x.rows) * x.cols * out_cols);
+    if (threads == 1) {
+      linear_slice(x, w, y, epilogue, 0, out_cols);
+      return;
     }
+    // Each task owns a slice of output columns (weight rows): it streams its part of W once and
+    // finishes the slice (bias, GELU) while the slice is still in its cache.
+    constexpr int kAlign = 16;  // one AVX-512 register of floats
+    const int tasks = kTasksPerThread * threads;
+    const int per = (out_cols + tasks * kAlign - 1) / (tasks * kAlign) * kAlign;
+    parallel_for((out_cols + per - 1) / per, [&](int task) {
+      const int c0 = task * per;
+      linear_slice(x, w, y, epilogue, c0, std::min(per, out_cols - c0));
+    });
   }
 
   /// Output columns [c0, c0 + count) of linear().
@@ -235,14 +238,13 @@ BLOCKFORMER_OMP(parallel num_threads(threads) if (threads > 1))
     if constexpr (op_checks::kEnabled) op_checks::layer_norm(x, n.weight.size(), y, "EigenBackend::layer_norm");
     const int width = x.cols;
     const Eigen::Map<const Eigen::ArrayXf> weight(n.weight.data(), width), bias(n.bias.data(), width);
-BLOCKFORMER_OMP(parallel for if (threads_for(double(x.rows) * width * 8) > 1))
-    for (int r = 0; r < x.rows; ++r) {
+    for_rows(x.rows, double(x.rows) * width * 8, [&](int r) {
       const Eigen::Map<const Eigen::ArrayXf> in(x.row(r), width);
       const float mean = in.sum() / float(width);
       const float var = (in - mean).square().sum() / float(width);
       const float inv = 1.0f / std::sqrt(var + eps);
       Eigen::Map<Eigen::ArrayXf>(y.row(r), width) = (in - mean) * inv * weight + bias;
-    }
+    });
   }
 
   /// NeoX rotary on the first rotary_dims of q and k in each head: rotate_half over halves.
@@ -252,8 +254,7 @@ BLOCKFORMER_OMP(parallel for if (threads_for(double(x.rows) * width * 8) > 1))
     if constexpr (op_checks::kEnabled)
       op_checks::rotary(qkv, batch, shape, table.half(), table.max_positions(), "EigenBackend::rotary");
     if (half == 0) return;
-BLOCKFORMER_OMP(parallel for if (threads_for(double(qkv.rows) * shape.heads * half * 4) > 1))
-    for (int r = 0; r < qkv.rows; ++r) {
+    for_rows(qkv.rows, double(qkv.rows) * shape.heads * half * 4, [&](int r) {
       const int p = batch.positions[r];
       const float* cos = table.cos(p);
       const float* sin = table.sin(p);
@@ -268,7 +269,7 @@ BLOCKFORMER_OMP(parallel for if (threads_for(double(qkv.rows) * shape.heads * ha
           }
         }
       }
-    }
+    });
   }
 
   template <int HeadDim>
@@ -279,14 +280,14 @@ BLOCKFORMER_OMP(parallel for if (threads_for(double(qkv.rows) * shape.heads * ha
     constexpr int hd = HeadDim;
     const int heads = shape.heads, sequences = batch.sequences();
     const float scale = 1.0f / std::sqrt(float(hd));
-    [[maybe_unused]] double work = 0;  // multiply-adds, to decide whether threads pay off (OpenMP only)
+    double work = 0;  // multiply-adds, to decide whether threads pay off
     for (int s = 0; s < sequences; ++s) {
       const int count = batch.row_begin[s + 1] - batch.row_begin[s];
       work += 2.0 * count * (batch.cache_begin[s] + count) * hd * heads;
     }
-    // One task per (sequence, head): tasks write disjoint cache streams and output columns.
-BLOCKFORMER_OMP(parallel for schedule(dynamic, 1) if (threads_for(work) > 1))
-    for (int task = 0; task < sequences * heads; ++task) {
+    // One task per (sequence, head), claimed one at a time (their lengths differ): tasks write
+    // disjoint cache streams and output columns.
+    const auto attend_one = [&](int task) {
       const int s = task / heads, h = task % heads;
       const int first = batch.row_begin[s], slot = batch.cache_slot[s];
       const eigen_detail::AttentionTask t{qkv.row(first) + std::size_t(h) * 3 * hd, qkv.stride,
@@ -294,6 +295,11 @@ BLOCKFORMER_OMP(parallel for schedule(dynamic, 1) if (threads_for(work) > 1))
                                           y.row(first) + std::size_t(h) * hd, y.stride,
                                           batch.row_begin[s + 1] - first, batch.cache_begin[s], scale};
       eigen_detail::attend<HeadDim>(t);
+    };
+    if (threads_for(work) == 1) {
+      for (int task = 0; task < sequences * heads; ++task) attend_one(task);
+    } else {
+      parallel_for(sequences * heads, attend_one);
     }
   }
 
