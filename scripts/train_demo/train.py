@@ -209,7 +209,9 @@ def valid_loss(model, data, kind, windows=48):
     return sum(losses) / len(losses)
 
 
-def train_one(kind, out, steps, batch, lr, seed):
+def train_one(kind, out, steps, batch, lr, seed, check_steps=0):
+    """Trains one model; with check_steps, only that many steps of the same schedule, then compares
+    the logged losses with the last full run's training.json (a reproducibility check)."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     data = torch.load(os.path.join(out, "train_ids.pt"))
@@ -222,6 +224,8 @@ def train_one(kind, out, steps, batch, lr, seed):
     log = []
     began = time.time()
     for step, ids in enumerate(batches(data, kind, steps, batch, seed + 1)):
+        if check_steps and step == check_steps:
+            break
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, warmup=max(1, steps // 20))
         loss = model.loss(ids)
@@ -235,6 +239,16 @@ def train_one(kind, out, steps, batch, lr, seed):
                 entry["valid_loss"] = round(valid_loss(model, valid, kind), 4)
             log.append(entry)
             print(kind, json.dumps(entry), flush=True)
+    if check_steps:
+        with open(os.path.join(out, "training.json")) as f:
+            earlier = {e["step"]: e for m in json.load(f)["models"] if m["kind"] == kind for e in m["log"]}
+        for entry in log:
+            before = earlier[entry["step"]]
+            line = f"{kind} step {entry['step']}: train loss {entry['train_loss']} (last run {before['train_loss']})"
+            if "valid_loss" in entry:
+                line += f", valid loss {entry['valid_loss']} (last run {before.get('valid_loss')})"
+            print(line)
+        return
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     if kind == "vanilla":
         state = {k[len("lm."):]: v for k, v in state.items()}
@@ -477,10 +491,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--only", choices=["block", "vanilla"], help="(internal) train one model in this process")
     ap.add_argument("--export-only", action="store_true", help="export from the last run's *_trained.pt")
+    ap.add_argument("--check-steps", type=int, default=0,
+                    help="rerun only the first N steps of both models and compare the losses with training.json")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     if args.only:
-        return train_one(args.only, args.out, args.steps, args.batch, args.lr, args.seed)
+        return train_one(args.only, args.out, args.steps, args.batch, args.lr, args.seed, args.check_steps)
 
     from tokenizers import Tokenizer
 
@@ -499,9 +515,12 @@ def main():
     began = time.time()
     procs = [] if args.export_only else [subprocess.Popen([sys.executable, __file__, "--corpus", args.corpus, "--out", args.out,
                                "--steps", str(args.steps), "--batch", str(args.batch), "--lr", str(args.lr),
-                               "--seed", str(args.seed), "--only", kind]) for kind in ("block", "vanilla")]
+                               "--seed", str(args.seed), "--check-steps", str(args.check_steps), "--only", kind])
+                                       for kind in ("block", "vanilla")]
     if any(p.wait() != 0 for p in procs):
         sys.exit("training failed")
+    if args.check_steps:
+        return
     wall = time.time() - began
     if args.export_only:
         with open(os.path.join(args.out, "training.json")) as f:

