@@ -257,7 +257,12 @@ void run_model(const std::string& name, const Options& opt, std::vector<Result>&
       batches = {best};
     }
     for (const int batch : batches) {
-      Result r{name, setting.name, setting.prompt, setting.gen, batch};
+      Result r;
+      r.model = name;
+      r.setting = setting.name;
+      r.prompt = setting.prompt;
+      r.gen = setting.gen;
+      r.batch = batch;
       r.cost = cost_of<Model>(setting.prompt, setting.gen, batch);
       auto session = model.make_session(batch, session_tokens<Model>(setting.prompt, setting.gen));
       r.session_bytes = double(session.cache_bytes());

@@ -266,7 +266,7 @@ TEST_CASE("presets lists every preset, with its kind and size") {
   const json presets = run_json({"presets", "--json"});
   std::vector<std::string> names;
   for (const json& p : presets) names.push_back(p["name"]);
-  CHECK(names.size() == 12);
+  CHECK(names.size() == detail::kPresetCount);
   const std::vector<std::string_view> registry = preset_names();
   CHECK(std::vector<std::string>(registry.begin(), registry.end()) == names);
   for (const json& p : presets) {
@@ -275,6 +275,7 @@ TEST_CASE("presets lists every preset, with its kind and size") {
       CHECK(p["parameters"] == presets::block_tiny.parameters());
       CHECK(p["token_decoder"]["width"] == 128);
     }
+    if (p["name"] == "shakespeare_block") CHECK(p["parameters"] == presets::shakespeare_block.parameters());
     if (p["name"] == "vanilla_410") CHECK(p["kind"] == "vanilla");
     if (p["name"] == "block_main_b4_1_2b") CHECK(p["released_name"] == "block_main_b4_1.2b");
   }
