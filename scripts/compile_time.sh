@@ -10,7 +10,7 @@ set -euo pipefail
 src=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 shift $(( $# > 0 ? 1 : 0 ))
 [ "${1:-}" = "--" ] && shift
-flags=(-std=c++20 -O3 -DNDEBUG -fopenmp -I"$src/include" -isystem /usr/include/eigen3 "$@")
+flags=(-std=c++20 -O3 -DNDEBUG -I"$src/include" -isystem /usr/include/eigen3 "$@")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -22,7 +22,6 @@ REPEATS=${REPEATS:-3}
 OUT=${OUT:-bench/throughput.png}
 LOAD_NOTE=${LOAD_NOTE:-}
 BIN=build-perf/bench/blockformer_throughput
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 if [[ ! -x $BIN ]]; then
   cmake -S . -B build-perf -DCMAKE_BUILD_TYPE=Release -DBLOCKFORMER_CUDA=OFF
