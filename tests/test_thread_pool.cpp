@@ -92,8 +92,13 @@ TEST_CASE("thread pool: pools on several caller threads at once, built and destr
   CHECK(total.load() == 3L * 20 * 50 * (63 * 64 / 2));
 }
 
-TEST_CASE("thread pool: a bad thread count is refused") {
+TEST_CASE("thread pool: a bad thread count or task count is refused") {
   CHECK_THROWS_WITH_AS(ThreadPool(-3), "blockformer: ThreadPool: threads -3 not in [1, 1024] (0 means the default, one per physical core)",
                        Error);
   CHECK(ThreadPool(0).threads() == default_threads());
+  ThreadPool pool(2);
+  int ran = 0;
+  auto count = [&](int) { ++ran; };
+  CHECK_THROWS_WITH_AS(pool.run(ThreadPool::kMaxTasks + 1, count), doctest::Contains("more than kMaxTasks"), Error);
+  CHECK(ran == 0);
 }

@@ -88,10 +88,14 @@ class ThreadPool {
   int threads() const { return threads_; }
 
   /// Calls fn(task) for every task in [0, tasks), on the caller and the workers, and returns when
-  /// all are done. fn must not throw (kernels don't).
+  /// all are done. fn must not throw (kernels don't). At most kMaxTasks tasks; parallel_for()
+  /// takes any count.
   template <class Fn>
   void run(int tasks, Fn& fn) {
     if (tasks <= 0) return;
+    if (tasks > kMaxTasks)
+      throw Error("ThreadPool::run: " + std::to_string(tasks) + " tasks, more than kMaxTasks " +
+                  std::to_string(kMaxTasks) + "; use parallel_for()");
     if (threads_ == 1 || tasks == 1) {
       for (int t = 0; t < tasks; ++t) fn(t);
       return;
