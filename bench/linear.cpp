@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Linear-layer micro-benchmarks on the Eigen backend: y = x W^T for the decode shapes of
 // vanilla_160 / block_main_b4_85 (width 768, ffn 3072, LM head 50304 x 768), one thread's view
-// (run with OMP_NUM_THREADS=1 to compare kernels, more to see the column split).
+// (the ops run on the caller alone outside a model call, which makes a thread pool current).
 //   linear/eigen/<weights>/<kernel>/rows:M/out:N/in:K
 //     weights  f32 | bf16        storage of W (bf16: EigenBf16Backend)
 //     kernel   backend           EigenBackend::linear as the model calls it (small-M kernel for

@@ -385,7 +385,6 @@ const char* kUsage = R"(usage: blockformer_throughput [options]
   --no-roofline      skip measuring bandwidth and SGEMM (fractions are then not reported)
   --seed N           weights and prompt ids
   --threads N        threads per call, the caller's included (default 0: one per physical core)
-Threads: OMP_NUM_THREADS (default: all cores).
 )";
 
 Options parse(int argc, char** argv) {
