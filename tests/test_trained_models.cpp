@@ -145,3 +145,19 @@ TEST_CASE("trained models: the shipped tokenizer encodes the validation text as 
   CHECK(std::vector<Token>(ours.begin(), ours.begin() + std::ptrdiff_t(expected.size() - 1)) ==
         std::vector<Token>(expected.begin() + 1, expected.end()));
 }
+
+TEST_CASE("trained models: score_text is score() of the encoded text, for any thread count") {
+  const Tokenizer tokenizer = Tokenizer::load(model_path("tokenizer.json"));
+  const std::string text = "Romeo.\nBut soft, what light through yonder window breaks?\n";
+  const std::vector<Token> ids = tokenizer.encode(text);
+  const SequenceScore expected = block().score({ids}, presets::shakespeare_block.score_padding, 1).at(0);
+  for (const int threads : {1, 2}) {
+    CAPTURE(threads);
+    const SequenceScore ours = score_text(block(), tokenizer, {text}, threads).at(0);
+    CHECK(ours.tokens == expected.tokens);
+    CHECK(ours.nll == doctest::Approx(expected.nll).epsilon(1e-6));
+    CHECK(score_text(vanilla(), tokenizer, {text}, threads).at(0).nll ==
+          doctest::Approx(vanilla().score({ids}, 1).at(0).nll).epsilon(1e-6));
+  }
+  CHECK_THROWS_WITH_AS(score_text(block(), tokenizer, {text}, -1), doctest::Contains("threads -1"), Error);
+}

@@ -166,20 +166,23 @@ std::vector<TextGeneration> generate_text(const Model& model, const Tokenizer& t
   return generate_text(model, tokenizer, std::span<const TextRequest>(requests.begin(), requests.size()), options);
 }
 
-/// The model's score() of each text's tokens (see the model for which tokens are context only).
+/// The model's score() of each text's tokens (see the model for which tokens are context only), with
+/// its default padding; `threads` as GenerateOptions::threads.
 template <class Model>
 std::vector<SequenceScore> score_text(const Model& model, const Tokenizer& tokenizer,
-                                      std::span<const std::string> texts) {
+                                      std::span<const std::string> texts, int threads = 0) {
   check_tokenizer_fits<Model>(tokenizer);
   std::vector<std::vector<Token>> sequences;
   sequences.reserve(texts.size());
   for (const std::string& text : texts) sequences.push_back(tokenizer.encode(text));
-  return model.score(std::span<const std::vector<Token>>(sequences));
+  const auto views = std::span<const std::vector<Token>>(sequences);
+  if constexpr (detail::is_block_model<Model>) return model.score(views, Model::kConfig.score_padding, threads);
+  else return model.score(views, threads);
 }
 template <class Model>
 std::vector<SequenceScore> score_text(const Model& model, const Tokenizer& tokenizer,
-                                      std::initializer_list<std::string> texts) {
-  return score_text(model, tokenizer, std::span<const std::string>(texts.begin(), texts.size()));
+                                      std::initializer_list<std::string> texts, int threads = 0) {
+  return score_text(model, tokenizer, std::span<const std::string>(texts.begin(), texts.size()), threads);
 }
 
 /// Windows for scoring a sequence longer than the model's context, as in HF's "Perplexity of
