@@ -164,7 +164,6 @@ def train_tokenizer(train_texts, path):
     tok.train_from_iterator(train_texts, trainer=trainer)
     assert tok.token_to_id("<|endoftext|>") == EOT and tok.token_to_id("<|padding|>") == PAD
     tok.save(path)
-    return tok
 
 
 def stream(tok, texts):
@@ -201,7 +200,7 @@ def lr_at(step, steps, peak, warmup):
 
 
 @torch.no_grad()
-def valid_loss(model, data, kind, windows=48):
+def valid_loss(model, data, windows=48):
     model.eval()
     starts = torch.linspace(0, len(data) - SEQ - 1, windows).long().tolist()
     losses = [model.loss(data[s:s + SEQ].unsqueeze(0)).item() for s in starts]
@@ -236,7 +235,7 @@ def train_one(kind, out, steps, batch, lr, seed, check_steps=0):
         if step % 50 == 0 or step == steps - 1:
             entry = {"step": step, "train_loss": round(loss.item(), 4), "seconds": round(time.time() - began, 1)}
             if step % 200 == 0 or step == steps - 1:
-                entry["valid_loss"] = round(valid_loss(model, valid, kind), 4)
+                entry["valid_loss"] = round(valid_loss(model, valid), 4)
             log.append(entry)
             print(kind, json.dumps(entry), flush=True)
     if check_steps:
@@ -355,7 +354,7 @@ def hf_config(kind):
                               "expansion_method": "expansion_layer", "expansion_ratio": PREFIX}}
 
 
-FIXTURE_PROMPT_TOKENS = (9, 14, 16)  # three prompt lengths: 1, 2 and 0 pad tokens for the block model
+FIXTURE_PROMPT_TOKENS = (9, 14, 16)  # the block model left-pads these with 3, 2 and 0 ids
 FIXTURE_TOTAL = 48
 FIXTURE_WINDOW, FIXTURE_STRIDE, FIXTURE_SCORED = SEQ, SEQ // 2, 1024
 
@@ -502,8 +501,8 @@ def main():
 
     names, train_texts, valid_texts = read_corpus(args.corpus)
     began = time.time()
-    tok = train_tokenizer(train_texts, os.path.join(args.out, "tokenizer.json"))
-    tok = Tokenizer.from_file(os.path.join(args.out, "tokenizer.json"))
+    train_tokenizer(train_texts, os.path.join(args.out, "tokenizer.json"))
+    tok = Tokenizer.from_file(os.path.join(args.out, "tokenizer.json"))  # the file as the library reads it
     train_ids, valid_ids = stream(tok, train_texts), stream(tok, valid_texts)
     valid_text_ids = tok.encode("".join(valid_texts)).ids
     torch.save(train_ids, os.path.join(args.out, "train_ids.pt"))
