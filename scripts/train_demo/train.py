@@ -414,6 +414,11 @@ def export(kind, out, valid_ids, valid_text_ids):
             "fixture_min_margin": min_margin}
 
 
+def cpu_name():
+    with open("/proc/cpuinfo") as f:
+        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "CPU")
+
+
 def write_model_card(summary, path):
     models = {m["kind"]: m for m in summary["models"]}
     rows = []
@@ -449,7 +454,7 @@ into the fidelity tests (`tests/test_trained_models.cpp` against each `cases.saf
 
 ## Training
 HF transformers 4.39.3 GPT-NeoX modules, torch {summary['torch']}, one thread per model, both models at
-once on a 2-core machine: {summary['training_wall_seconds'] / 60:.1f} min wall in all. {summary['steps']} steps of
+once on a 2-core {summary['cpu']}: {summary['training_wall_seconds'] / 60:.1f} min wall in all. {summary['steps']} steps of
 {summary['batch']} random windows of {summary['seq']} tokens (the block model's with 0-3 pad ids in front, as the
 authors pad the first block at random), AdamW (betas 0.9/0.95, weight decay 0.1 on matrices), peak
 learning rate {summary['lr']}, linear warm-up over 5 % of the steps, cosine decay to 10 %, gradient clip 1.0, seed
@@ -526,7 +531,7 @@ def main():
             wall = json.load(f)["training_wall_seconds"]
 
     torch.set_num_threads(os.cpu_count() or 1)
-    summary = {"works": names, "validation_works": VALIDATION_WORKS, "train_tokens": len(train_ids),
+    summary = {"cpu": cpu_name(), "works": names, "validation_works": VALIDATION_WORKS, "train_tokens": len(train_ids),
                "valid_tokens": len(valid_ids), "steps": args.steps, "batch": args.batch, "seq": SEQ,
                "lr": args.lr, "seed": args.seed, "training_wall_seconds": round(wall),
                "torch": torch.__version__, "models": [export(k, args.out, valid_ids, valid_text_ids) for k in ("block", "vanilla")]}
