@@ -146,6 +146,10 @@ void add_model_options(CLI::App& command, cli::ModelArgs& args) {
                      "safetensors file, sharded index, or a directory holding either")->required();
   command.add_option("--tokenizer,-t", args.tokenizer, "HF tokenizer.json (byte-level BPE)")->required();
   command.add_flag("--json", args.json, "Machine-readable output: one JSON object on stdout");
+  command.add_option("--position-limit", args.position_limit,
+                     "Run past the trained context: tokens a sequence may reach (default: the preset's max "
+                     "positions; rotary tables are extended as HF's GPT-NeoX does, but the model never trained there)")
+      ->check(CLI::NonNegativeNumber);
 }
 
 }  // namespace
@@ -192,7 +196,7 @@ int main(int argc, char** argv) {
   add_model_options(*score_cmd, score);
   score_cmd->add_option("--file,-f", score.file, "The text to score")->required();
   score_cmd->add_option("--window", score.sliding.window,
-                        "Tokens per window (default: the model's max positions; block models: whole blocks)");
+                        "Tokens per window (default: the model's trained max positions; block models: whole blocks)");
   score_cmd->add_option("--stride", score.sliding.stride,
                         "Tokens each window moves on; it scores those, the rest is context (default: window / 2)");
   score_cmd->add_flag("--progress", progress, "Progress bar on stderr even when it is not a terminal");

@@ -24,7 +24,15 @@ struct ModelArgs {
   std::string checkpoint;
   std::string tokenizer;
   bool json = false;
+  int position_limit = 0;  // --position-limit, as LoadOptions::position_limit
 };
+
+template <class Model>
+Model load_model(const ModelArgs& args) {
+  LoadOptions options;
+  options.position_limit = args.position_limit;
+  return Model::load(args.checkpoint, options);
+}
 
 struct GenerateArgs : ModelArgs {
   std::string prompt;
@@ -68,7 +76,7 @@ void run_generate(const GenerateArgs& args, const Tokenizer& tokenizer) {
     if (args.token_positions)
       throw Error("--token-positions applies to block models only; " + args.model + " is a vanilla model");
   check_tokenizer_fits<Model>(tokenizer);  // before the checkpoint is read
-  const Model model = Model::load(args.checkpoint);
+  const Model model = load_model<Model>(args);
 
   std::vector<TextRequest> requests(std::size_t(args.batch), TextRequest{args.prompt, args.options, args.stop_strings});
   // Copies of one prompt with one seed would sample the same continuation.
@@ -128,7 +136,7 @@ inline void draw_progress(int done, int total) {
 template <class Model>
 void run_score(const ScoreArgs& args, const Tokenizer& tokenizer) {
   check_tokenizer_fits<Model>(tokenizer);
-  const Model model = Model::load(args.checkpoint);
+  const Model model = load_model<Model>(args);
   const auto start = std::chrono::steady_clock::now();
   const SlidingScore result =
       score_sliding(model, args.ids, args.sliding, args.progress ? WindowCallback(draw_progress) : WindowCallback());

@@ -330,6 +330,19 @@ TEST_CASE("refusals: exit 1 with the culprit named") {
     CHECK(run.err.find("window 30") != std::string::npos);
     CHECK(run.err.find("block length 4") != std::string::npos);
   }
+  SUBCASE("a window past the trained length needs --position-limit, and a bad limit is named") {
+    const std::vector<std::string> window{"--file", write_scratch("short.txt", kText), "--window", "4096"};
+    const Run refused = run_tool(model_args("score", "vanilla_tiny") + window);
+    CHECK(refused.status == 1);
+    CHECK(refused.err.find("window 4096 must lie in [2, 2048]") != std::string::npos);
+    const Run extended = run_tool(model_args("score", "vanilla_tiny") + window +
+                                  std::vector<std::string>{"--position-limit", "4096", "--json"});
+    CHECK(extended.status == 0);
+    CHECK(nlohmann::json::parse(extended.out)["window"] == 4096);
+    const Run bad = run_tool(model_args("score", "block_tiny") + window + std::vector<std::string>{"--position-limit", "4098"});
+    CHECK(bad.status == 1);
+    CHECK(bad.err.find("position_limit 4098") != std::string::npos);
+  }
   SUBCASE("--token-positions on a vanilla model") {
     const Run run = run_tool(model_args("generate", "vanilla_tiny") +
                              std::vector<std::string>{"--prompt", "x", "--token-positions", "authors"});

@@ -50,14 +50,19 @@ class BlockTransformer {
   static BlockTransformer load(const std::filesystem::path& path, const LoadOptions& options = {}) {
     return load_checkpoint<BlockTransformer>(path, options);
   }
-  /// A model with seeded random weights (benchmarks, invariant tests).
-  static BlockTransformer random(std::uint64_t seed) { return random_model<BlockTransformer>(seed); }
+  /// A model with seeded random weights (benchmarks, invariant tests); position_limit as
+  /// LoadOptions::position_limit.
+  static BlockTransformer random(std::uint64_t seed, int position_limit = 0) {
+    return random_model<BlockTransformer>(seed, position_limit);
+  }
 
   /// Loads the authors' BlockTransformer state dict (see tests/data/FIXTURES.md section 2.2).
   template <class Source>
-  static BlockTransformer from_weights(Source& source) {
-    BlockTransformer m{source.template embedding<B>("embedder.embeddings.weight", kV, kE),
-                       BlockStack::load(source, "block_decoder.gpt_neox.", C.max_blocks()),
+  static BlockTransformer from_weights(Source& source, int position_limit = 0) {
+    const int max_positions = detail::resolve_position_limit(position_limit, C.max_positions, kL);
+    BlockTransformer m{max_positions,
+                       source.template embedding<B>("embedder.embeddings.weight", kV, kE),
+                       BlockStack::load(source, "block_decoder.gpt_neox.", max_positions / kL),
                        source.template conv1x1<B>("token_decoder.expansion_layer", kR * kH, kD),
                        source.template embedding<B>("token_decoder.gpt_neox.embed_in.weight", kV, kH),
                        TokenStack::load(source, "token_decoder.gpt_neox.", kLocal),
@@ -84,7 +89,7 @@ class BlockTransformer {
   class Session {
    public:
     Session(const BlockTransformer& model, int max_batch, int max_tokens, std::uint64_t memory_budget = 0)
-        : max_batch_(detail::check_session(max_batch, max_tokens, C.max_positions, session_bytes(max_batch, max_tokens),
+        : max_batch_(detail::check_session(max_batch, max_tokens, model.max_positions_, session_bytes(max_batch, max_tokens),
                                            memory_budget)),
           capacity_tokens_(padded_length(max_tokens)),
           block_cache_(model.block_.make_cache(max_batch, capacity_tokens_ / kL)),
@@ -122,6 +127,9 @@ class BlockTransformer {
     std::vector<std::vector<Token>> padded_;     // each prompt, left-padded to whole blocks
     std::vector<int> blocks_;                    // blocks in each sequence's block-decoder cache
   };
+
+  /// Tokens a sequence may reach: kConfig.max_positions, or LoadOptions::position_limit past it.
+  int max_positions() const { return max_positions_; }
 
   /// A session for up to max_batch sequences of max_tokens tokens; refused before allocating when
   /// it needs more than memory_budget bytes (0: this machine's physical memory).
@@ -200,7 +208,7 @@ class BlockTransformer {
   /// boundary, and sequences stop independently (max_new_tokens, eos, callback).
   std::vector<Generation> generate(Session& ss, std::span<const Request> requests,
                                    const GenerateOptions& options = {}) const {
-    detail::validate_requests(requests, kV, C.max_positions, ss.max_batch_, ss.capacity_tokens_, padded_length);
+    detail::validate_requests(requests, kV, max_positions_, ss.max_batch_, ss.capacity_tokens_, padded_length);
     const int threads = resolve_threads(options.threads, "generate");
     const auto busy = ss.in_use_.enter("generate");
     const detail::PoolScope pool(ss.pool_.get(threads));
@@ -224,7 +232,7 @@ class BlockTransformer {
   /// generate() with a session sized for exactly this batch.
   std::vector<Generation> generate(std::span<const Request> requests, const GenerateOptions& options = {}) const {
     Session session(*this, std::max<int>(1, int(requests.size())),
-                    detail::session_tokens_for(requests, C.max_positions, padded_length));
+                    detail::session_tokens_for(requests, max_positions_, padded_length));
     return generate(session, requests, options);
   }
   /// generate() for a braced list of requests: model.generate({{.prompt = {1, 2}}}).
@@ -237,9 +245,9 @@ class BlockTransformer {
   }
 
  private:
-  BlockTransformer(typename B::Embedding embedder, BlockStack block, typename B::Linear expansion,
+  BlockTransformer(int max_positions, typename B::Embedding embedder, BlockStack block, typename B::Linear expansion,
                    typename B::Embedding token_embed, TokenStack token, typename B::Linear embed_out)
-      : embedder_(std::move(embedder)), block_(std::move(block)), expansion_(std::move(expansion)),
+      : max_positions_(max_positions), embedder_(std::move(embedder)), block_(std::move(block)), expansion_(std::move(expansion)),
         token_embed_(std::move(token_embed)), token_(std::move(token)), embed_out_(std::move(embed_out)) {}
 
   /// Generation, step 1: every padded prompt's blocks through the block decoder; each member's
@@ -305,8 +313,8 @@ class BlockTransformer {
     if (n % kL != 0 || n < 2 * kL)
       throw Error("forward: row length " + std::to_string(n) + " must be a multiple of block_length " +
                   std::to_string(kL) + " and at least 2 blocks");
-    if (n > C.max_positions)
-      throw Error("forward: row length " + std::to_string(n) + " exceeds max positions " + std::to_string(C.max_positions));
+    if (n > max_positions_)
+      throw Error("forward: row length " + std::to_string(n) + " exceeds max positions " + std::to_string(max_positions_));
     for (std::size_t i = 0; i < ids.size(); ++i)
       detail::check_token(ids[i], kV, "ids[" + std::to_string(i / n) + "][" + std::to_string(i % n) + "]");
     const int nb = n / kL, targets = nb - 1, local = batch * targets;
@@ -361,6 +369,7 @@ class BlockTransformer {
     return host;
   }
 
+  int max_positions_;                  // tokens; the block decoder's rotary table has max_positions_ / L
   typename B::Embedding embedder_;     // [V, e]
   BlockStack block_;
   typename B::Linear expansion_;       // [R * h, D]: Conv1d kernel 1 as a linear map

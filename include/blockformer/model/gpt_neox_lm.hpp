@@ -32,15 +32,19 @@ class GptNeoxLM {
   static GptNeoxLM load(const std::filesystem::path& path, const LoadOptions& options = {}) {
     return load_checkpoint<GptNeoxLM>(path, options);
   }
-  /// A model with seeded random weights (benchmarks, invariant tests).
-  static GptNeoxLM random(std::uint64_t seed) { return random_model<GptNeoxLM>(seed); }
+  /// A model with seeded random weights (benchmarks, invariant tests); position_limit as
+  /// LoadOptions::position_limit.
+  static GptNeoxLM random(std::uint64_t seed, int position_limit = 0) {
+    return random_model<GptNeoxLM>(seed, position_limit);
+  }
 
   /// Loads HF key names: gpt_neox.embed_in, gpt_neox.layers.N.*, gpt_neox.final_layer_norm, embed_out.
   template <class Source>
-  static GptNeoxLM from_weights(Source& source) {
+  static GptNeoxLM from_weights(Source& source, int position_limit = 0) {
+    const int max_positions = detail::resolve_position_limit(position_limit, C.max_positions, 1);
     GptNeoxLM m{source.template embedding<B>("gpt_neox.embed_in.weight", C.vocab, kWidth),
-                Stack::load(source, "gpt_neox.", C.max_positions),
-                source.template linear<B>("embed_out", C.vocab, kWidth, false)};
+                Stack::load(source, "gpt_neox.", max_positions),
+                source.template linear<B>("embed_out", C.vocab, kWidth, false), max_positions};
     source.finish([](const std::string& key) { return Stack::is_legacy_buffer(key, "gpt_neox."); },
                   [](const io::Checkpoint& c) {
                     return std::vector<std::string>{detail::shape_disagreement(
@@ -54,7 +58,7 @@ class GptNeoxLM {
   class Session {
    public:
     Session(const GptNeoxLM& model, int max_batch, int max_tokens, std::uint64_t memory_budget = 0)
-        : max_batch_(detail::check_session(max_batch, max_tokens, C.max_positions, session_bytes(max_batch, max_tokens),
+        : max_batch_(detail::check_session(max_batch, max_tokens, model.max_positions_, session_bytes(max_batch, max_tokens),
                                            memory_budget)),
           max_tokens_(max_tokens),
           cache_(model.stack_.make_cache(max_batch, max_tokens)),
@@ -83,6 +87,9 @@ class GptNeoxLM {
     std::vector<Token> chunk_ids_;    // [chunk_.rows()]
     std::vector<int> lengths_;        // tokens in each sequence's cache
   };
+
+  /// Tokens a sequence may reach: kConfig.max_positions, or LoadOptions::position_limit past it.
+  int max_positions() const { return max_positions_; }
 
   /// A session for up to max_batch sequences of max_tokens tokens; refused before allocating when
   /// it needs more than memory_budget bytes (0: this machine's physical memory).
@@ -159,7 +166,7 @@ class GptNeoxLM {
   /// Generates for a batch of prompts of any lengths; sequences stop independently.
   std::vector<Generation> generate(Session& ss, std::span<const Request> requests,
                                    const GenerateOptions& options = {}) const {
-    detail::validate_requests(requests, C.vocab, C.max_positions, ss.max_batch_, ss.max_tokens_,
+    detail::validate_requests(requests, C.vocab, max_positions_, ss.max_batch_, ss.max_tokens_,
                               [](int n) { return n; });
     const int threads = resolve_threads(options.threads, "generate");
     const auto busy = ss.in_use_.enter("generate");
@@ -183,7 +190,7 @@ class GptNeoxLM {
 
   /// generate() with a session sized for exactly this batch.
   std::vector<Generation> generate(std::span<const Request> requests, const GenerateOptions& options = {}) const {
-    const int tokens = detail::session_tokens_for(requests, C.max_positions, [](int n) { return n; });
+    const int tokens = detail::session_tokens_for(requests, max_positions_, [](int n) { return n; });
     Session session(*this, std::max<int>(1, int(requests.size())), tokens);
     return generate(session, requests, options);
   }
@@ -197,12 +204,12 @@ class GptNeoxLM {
   }
 
  private:
-  static int check_forward_shape(std::span<const Token> ids, int batch) {
+  int check_forward_shape(std::span<const Token> ids, int batch) const {
     if (batch <= 0 || ids.empty() || ids.size() % batch != 0)
       throw Error("forward: " + std::to_string(ids.size()) + " ids do not form " + std::to_string(batch) + " equal rows");
     const int t = int(ids.size() / batch);
-    if (t > C.max_positions)
-      throw Error("forward: sequence length " + std::to_string(t) + " exceeds max positions " + std::to_string(C.max_positions));
+    if (t > max_positions_)
+      throw Error("forward: sequence length " + std::to_string(t) + " exceeds max positions " + std::to_string(max_positions_));
     for (std::size_t i = 0; i < ids.size(); ++i)
       detail::check_token(ids[i], C.vocab, "ids[" + std::to_string(i / t) + "][" + std::to_string(i % t) + "]");
     return t;
@@ -238,8 +245,8 @@ class GptNeoxLM {
       lengths.push_back(int(sequences[s].size()));
       longest = std::max(longest, lengths.back());
     }
-    if (longest > C.max_positions)
-      throw Error("sequence length " + std::to_string(longest) + " exceeds max positions " + std::to_string(C.max_positions));
+    if (longest > max_positions_)
+      throw Error("sequence length " + std::to_string(longest) + " exceeds max positions " + std::to_string(max_positions_));
     Session ss(*this, int(sequences.size()), longest);
     typename B::Buffer logits(ss.workspace_.rows(), C.vocab);
     detail::for_each_prefill_chunk(lengths, ss.workspace_.rows(), ss.chunk_, [&](const RaggedBatch& batch) {
@@ -251,12 +258,14 @@ class GptNeoxLM {
     });
   }
 
-  GptNeoxLM(typename B::Embedding embed_in, Stack stack, typename B::Linear embed_out)
-      : embed_in_(std::move(embed_in)), stack_(std::move(stack)), embed_out_(std::move(embed_out)) {}
+  GptNeoxLM(typename B::Embedding embed_in, Stack stack, typename B::Linear embed_out, int max_positions)
+      : embed_in_(std::move(embed_in)), stack_(std::move(stack)), embed_out_(std::move(embed_out)),
+        max_positions_(max_positions) {}
 
   typename B::Embedding embed_in_;  // [V, H]
   Stack stack_;
   typename B::Linear embed_out_;    // [V, H], no bias
+  int max_positions_;               // the rotary table's length
 };
 
 }  // namespace blockformer

@@ -25,9 +25,29 @@ struct LoadOptions {
   bool allow_unused = false;               // tolerate checkpoint keys the model does not use
   bool check_weights = false;              // scan every weight for NaN/Inf (a full pass over the data)
   bool check_config_json = true;           // a config.json beside the weights must match the compiled config
+  /// Tokens a sequence may reach. 0: the config's max_positions, the length the model was trained
+  /// on. A larger value is an explicit opt-in to run past it: the rotary tables are extended, as HF's
+  /// GPT-NeoX extends its rotary cache past max_position_embeddings, and nothing else changes, so
+  /// the model computes what the authors' code computes at those lengths, but what it predicts past
+  /// its trained length was never trained. A block model's limit is a multiple of its block length.
+  int position_limit = 0;
 };
 
 namespace detail {
+
+/// The positions a model runs to: `trained` (its config's max_positions) for 0, else `requested`,
+/// which must be at least `trained`, at most 2^20 (rotary tables are allocated for every position)
+/// and a multiple of `unit` (a block model's block length).
+inline int resolve_position_limit(int requested, int trained, int unit) {
+  if (requested == 0) return trained;
+  constexpr int kMaxPositionLimit = 1 << 20;
+  if (requested < trained || requested > kMaxPositionLimit || requested % unit != 0)
+    throw Error("position_limit " + std::to_string(requested) + " must be 0 (the trained max_positions " +
+                std::to_string(trained) + ") or lie in [" + std::to_string(trained) + ", " +
+                std::to_string(kMaxPositionLimit) + "]" +
+                (unit > 1 ? " and be a multiple of the block length " + std::to_string(unit) : ""));
+  return requested;
+}
 
 /// "6 layers of width 512, ffn 2048": the GPT-NeoX stack under `prefix` as a checkpoint holds it
 /// (one past the largest layers.N, final_layer_norm's width, layers.0's FFN rows); "" if absent.
@@ -199,14 +219,14 @@ Model load_checkpoint(const std::filesystem::path& path, const LoadOptions& opti
     if (const std::filesystem::path config = io::config_json_for(checkpoint.directory()); !config.empty())
       io::check_config_json(config, Model::kConfig);
   CheckpointWeights weights(checkpoint, options);
-  return Model::from_weights(weights);
+  return Model::from_weights(weights, options.position_limit);
 }
 
-/// Model::from_weights over seeded random weights.
+/// Model::from_weights over seeded random weights; position_limit as LoadOptions::position_limit.
 template <class Model>
-Model random_model(std::uint64_t seed) {
+Model random_model(std::uint64_t seed, int position_limit) {
   RandomWeights weights(seed);
-  return Model::from_weights(weights);
+  return Model::from_weights(weights, position_limit);
 }
 
 }  // namespace blockformer

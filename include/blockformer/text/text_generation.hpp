@@ -188,7 +188,7 @@ std::vector<SequenceScore> score_text(const Model& model, const Tokenizer& token
 /// Windows for scoring a sequence longer than the model's context, as in HF's "Perplexity of
 /// fixed-length models" guide.
 struct SlidingWindow {
-  int window = 0;  // tokens each window sees; 0: the model's max positions
+  int window = 0;  // tokens each window sees; 0: the trained max positions (kConfig.max_positions)
   int stride = 0;  // tokens each window starts after the previous one; 0: window / 2
   int threads = 0;  // of each window's score() call, as GenerateOptions::threads
 };
@@ -212,9 +212,9 @@ template <class Model>
 SlidingScore score_sliding(const Model& model, std::span<const Token> ids, SlidingWindow sliding = {},
                            const WindowCallback& on_window = {}) {
   constexpr int unit = detail::context_unit<Model>();
-  constexpr int max_positions = Model::kConfig.max_positions;
+  const int max_positions = model.max_positions();
   const std::string unit_name = unit == 1 ? "token" : "block of " + std::to_string(unit) + " tokens";
-  if (sliding.window == 0) sliding.window = max_positions;
+  if (sliding.window == 0) sliding.window = Model::kConfig.max_positions;
   if (sliding.stride == 0) sliding.stride = std::max(unit, sliding.window / 2 / unit * unit);
   if (sliding.window < 2 * unit || sliding.window > max_positions || sliding.window % unit != 0)
     throw Error("window " + std::to_string(sliding.window) + " must lie in [" + std::to_string(2 * unit) + ", " +
