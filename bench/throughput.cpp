@@ -93,10 +93,13 @@ double sgemm_rate(int threads) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bytes and FLOPs counted from the config (fp32 KV cache; weights fp32 or bf16, --weights).
+// Bytes and FLOPs counted from the config (weights fp32 or bf16, --weights; KV cache fp32, bf16
+// or f16, --kv).
 
 /// Bytes per stored weight: 4 (fp32) or 2 (--weights bf16: EigenBf16Backend).
 double g_weight_bytes = 4.0;
+/// Bytes per cached K or V element: 4 (fp32) or 2 (--kv bf16 or f16).
+double g_kv_bytes = 4.0;
 
 /// One decoder stack: weight bytes, matrix FLOPs per row, attention FLOPs per (row, visible key).
 struct StackCost {
@@ -105,7 +108,7 @@ struct StackCost {
 StackCost stack_cost(const bf::DecoderConfig& d) {
   const double h = d.width, i = d.ffn, layers = d.layers;
   const double matrix = layers * (4 * h * h + 2 * h * i);  // qkv + dense + up + down
-  return {g_weight_bytes * double(d.stack_parameters()), 2.0 * matrix, layers * 4.0 * h, layers * 2.0 * h * 4.0};
+  return {g_weight_bytes * double(d.stack_parameters()), 2.0 * matrix, layers * 4.0 * h, layers * 2.0 * h * g_kv_bytes};
 }
 
 /// Counted costs of one generation setting at one batch size.
@@ -186,6 +189,7 @@ struct Options {
   int warmup = 1, repeats = 3;
   bool roofline = true;
   bool bf16 = false;  // --weights bf16: EigenBf16Backend
+  int kv = 0;         // --kv, an index into kKvNames
   int threads = 0;    // --threads, as GenerateOptions::threads
   std::string json_path;
   std::uint64_t seed = 1;
@@ -329,20 +333,42 @@ void run_model(const std::string& name, const Options& opt, std::vector<Result>&
 // ---------------------------------------------------------------------------------------------
 // The closed list of models this program can run: names are the presets' names.
 
+const char* const kKvNames[] = {"f32", "bf16", "f16"};  // --kv, in the order of ModelEntry::run's columns
+
+using RunFn = void (*)(const std::string&, const Options&, std::vector<Result>&);
 struct ModelEntry {
   const char* name;
-  void (*run)(const std::string&, const Options&, std::vector<Result>&);       // fp32 weights
-  void (*run_bf16)(const std::string&, const Options&, std::vector<Result>&);  // bf16 weights
+  RunFn run[2][3];  // [weights f32, bf16][KV cache f32, bf16, f16]
 };
 
+/// run_model for Model<B> with every weight and KV-cache storage of the Eigen backend.
+template <template <class> class Model>
+constexpr ModelEntry entry(const char* name) {
+  using std::uint16_t;
+  return {name,
+          {{&run_model<Model<bf::BasicEigenBackend<float, float>>>, &run_model<Model<bf::BasicEigenBackend<float, bf::Bf16>>>,
+            &run_model<Model<bf::BasicEigenBackend<float, bf::F16>>>},
+           {&run_model<Model<bf::BasicEigenBackend<uint16_t, float>>>,
+            &run_model<Model<bf::BasicEigenBackend<uint16_t, bf::Bf16>>>,
+            &run_model<Model<bf::BasicEigenBackend<uint16_t, bf::F16>>>}}};
+}
+template <bf::BlockConfig C>
+struct BlockOf {
+  template <class B>
+  using Model = bf::BlockTransformer<C, B>;
+};
+template <bf::VanillaConfig C>
+struct VanillaOf {
+  template <class B>
+  using Model = bf::GptNeoxLM<C, B>;
+};
 template <bf::BlockConfig C>
 constexpr ModelEntry block(const char* name) {
-  return {name, &run_model<bf::BlockTransformer<C, bf::EigenBackend>>,
-          &run_model<bf::BlockTransformer<C, bf::EigenBf16Backend>>};
+  return entry<BlockOf<C>::template Model>(name);
 }
 template <bf::VanillaConfig C>
 constexpr ModelEntry vanilla(const char* name) {
-  return {name, &run_model<bf::GptNeoxLM<C, bf::EigenBackend>>, &run_model<bf::GptNeoxLM<C, bf::EigenBf16Backend>>};
+  return entry<VanillaOf<C>::template Model>(name);
 }
 
 namespace p = bf::presets;
@@ -390,6 +416,8 @@ const char* kUsage = R"(usage: blockformer_throughput [options]
   --json PATH        also write every run as JSON
   --weights W        f32 (default) or bf16: linear and embedding weights stored as bfloat16
                      (EigenBf16Backend; fp32 compute), half the weight bytes per decode step
+  --kv K             f32 (default), bf16 or f16: KV cache storage (rounded once per appended row),
+                     half the KV bytes a long-context decode step reads
   --no-roofline      skip measuring bandwidth and SGEMM (fractions are then not reported)
   --seed N           weights and prompt ids
   --threads N        threads per call, the caller's included (default 0: one per physical core)
@@ -427,6 +455,11 @@ Options parse(int argc, char** argv) {
       const std::string w = value();
       if (w != "f32" && w != "bf16") throw bf::Error("--weights: f32 or bf16, not '" + w + "'");
       o.bf16 = w == "bf16";
+    } else if (a == "--kv") {
+      const std::string k = value();
+      const auto* found = std::find(std::begin(kKvNames), std::end(kKvNames), k);
+      if (found == std::end(kKvNames)) throw bf::Error("--kv: f32, bf16 or f16, not '" + k + "'");
+      o.kv = int(found - std::begin(kKvNames));
     }
     else if (a == "--seed") o.seed = std::stoull(value());
     else if (a == "--threads") o.threads = bf::resolve_threads(std::stoi(value()), "--threads");
@@ -447,17 +480,18 @@ Options parse(int argc, char** argv) {
 int main(int argc, char** argv) try {
   const Options opt = parse(argc, argv);
   g_weight_bytes = opt.bf16 ? 2.0 : 4.0;
+  g_kv_bytes = opt.kv ? 2.0 : 4.0;
   Machine m;
   if (opt.roofline) {
     m.bandwidth = stream_read_bandwidth(opt.threads);
     m.gemm_rate = sgemm_rate(opt.threads);
   }
-  std::printf("# threads %d; weights %s; stream read %.1f GB/s; Eigen SGEMM 2048^3 %.1f GFLOP/s\n", opt.threads,
-              opt.bf16 ? "bf16" : "f32", m.bandwidth / 1e9, m.gemm_rate / 1e9);
+  std::printf("# threads %d; weights %s; KV cache %s; stream read %.1f GB/s; Eigen SGEMM 2048^3 %.1f GFLOP/s\n",
+              opt.threads, opt.bf16 ? "bf16" : "f32", kKvNames[opt.kv], m.bandwidth / 1e9, m.gemm_rate / 1e9);
   std::vector<Result> results;
   for (const auto& name : opt.models) {
     const ModelEntry& e = find_model(name);
-    (opt.bf16 ? e.run_bf16 : e.run)(name, opt, results);
+    e.run[opt.bf16][opt.kv](name, opt, results);
   }
 
   nlohmann::json runs = nlohmann::json::array();
@@ -481,7 +515,7 @@ int main(int argc, char** argv) try {
                 r.cost.step_flops / 1e9, step_floor * 1e3, 100 * fraction);
     const double floor_tput = opt.roofline ? tokens / (r.cost.prefill_floor(m) + step_floor * steps) : 0;
     runs.push_back({{"model", r.model}, {"setting", r.setting}, {"prompt", r.prompt}, {"gen", r.gen},
-                    {"batch", r.batch}, {"threads", opt.threads}, {"weights", opt.bf16 ? "bf16" : "f32"},
+                    {"batch", r.batch}, {"threads", opt.threads}, {"weights", opt.bf16 ? "bf16" : "f32"}, {"kv", kKvNames[opt.kv]},
                     {"throughput_tok_s", {{"median", tput}, {"min", lo}, {"max", hi}}},
                     {"total_s", r.total_s}, {"prefill_s", r.prefill_s}, {"decode_s", r.decode_s},
                     {"block_decoder_s_estimate", r.block_decoder_s},

@@ -21,6 +21,7 @@
 #include "blockformer/backends/backend.hpp"
 #include "blockformer/backends/eigen/attention.hpp"
 #include "blockformer/backends/eigen/gemm.hpp"
+#include "blockformer/backends/eigen/kv_types.hpp"
 #include "blockformer/backends/eigen/small_gemm.hpp"
 #include "blockformer/backends/op_checks.hpp"
 #include "blockformer/error.hpp"
@@ -32,13 +33,17 @@ namespace blockformer {
 
 /// The Eigen backend with linear and embedding weights stored as `WeightType`: float (exact), or
 /// std::uint16_t holding bfloat16 bits (weights rounded once at load, half the bytes to stream;
-/// kernels widen them on the fly and compute in fp32). Everything else (activations, norms,
-/// biases, KV cache) is fp32 either way.
-template <class WeightType>
+/// kernels widen them on the fly and compute in fp32), and the KV cache's K and V rows stored as
+/// `KvType`: float (exact), Bf16 or F16 (each row rounded once when it is appended, half the bytes
+/// a long-context decode step reads; attention widens them on the fly). Activations, norms and
+/// biases are fp32 either way.
+template <class WeightType, class KvType = float>
 struct BasicEigenBackend {
   static_assert(std::is_same_v<WeightType, float> || std::is_same_v<WeightType, std::uint16_t>,
                 "weights are float or bfloat16 bits (std::uint16_t)");
+  static_assert(eigen_detail::kKvElement<KvType>, "the KV cache holds float, Bf16 or F16");
   static constexpr bool kBf16 = std::is_same_v<WeightType, std::uint16_t>;
+  using KvElement = KvType;
 
   using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using ConstMap = Eigen::Map<const RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
@@ -109,8 +114,8 @@ struct BasicEigenBackend {
     std::vector<float> cos_, sin_;  // [max_positions, rotary_dims / 2]
   };
 
-  /// K and V streams: for each (layer, slot, head) `capacity` rows of head_dim, contiguous so a
-  /// decode step reads each sequence's cache front to back.
+  /// K and V streams of KvType: for each (layer, slot, head) `capacity` rows of head_dim,
+  /// contiguous so a decode step reads each sequence's cache front to back.
   class KvCache {
    public:
     KvCache() = default;
@@ -122,16 +127,16 @@ struct BasicEigenBackend {
     int heads() const { return heads_; }
     int capacity() const { return capacity_; }
     int head_dim() const { return head_dim_; }
-    std::size_t bytes() const { return 2 * k_.size() * sizeof(float); }
-    float* k(int layer, int slot, int head) { return k_.data() + offset(layer, slot, head); }
-    float* v(int layer, int slot, int head) { return v_.data() + offset(layer, slot, head); }
+    std::size_t bytes() const { return 2 * k_.size() * sizeof(KvType); }
+    KvType* k(int layer, int slot, int head) { return k_.data() + offset(layer, slot, head); }
+    KvType* v(int layer, int slot, int head) { return v_.data() + offset(layer, slot, head); }
 
    private:
     std::size_t offset(int layer, int slot, int head) const {
       return ((std::size_t(layer) * slots_ + slot) * heads_ + head) * capacity_ * head_dim_;
     }
     int layers_ = 0, slots_ = 0, heads_ = 0, capacity_ = 0, head_dim_ = 0;
-    std::vector<float> k_, v_;
+    std::vector<KvType> k_, v_;
   };
 
   static Linear make_linear(std::vector<float> weight, std::vector<float> bias, int out, int in) {
@@ -290,7 +295,7 @@ struct BasicEigenBackend {
     const auto attend_one = [&](int task) {
       const int s = task / heads, h = task % heads;
       const int first = batch.row_begin[s], slot = batch.cache_slot[s];
-      const eigen_detail::AttentionTask t{qkv.row(first) + std::size_t(h) * 3 * hd, qkv.stride,
+      const eigen_detail::AttentionTask<KvType> t{qkv.row(first) + std::size_t(h) * 3 * hd, qkv.stride,
                                           cache.k(layer, slot, h), cache.v(layer, slot, h),
                                           y.row(first) + std::size_t(h) * hd, y.stride,
                                           batch.row_begin[s + 1] - first, batch.cache_begin[s], scale};
@@ -328,12 +333,16 @@ struct BasicEigenBackend {
   }
 };
 
-/// fp32 weights: the exact path every fixture test holds to 1e-4.
+/// fp32 weights and KV cache: the exact path every fixture test holds to 1e-4.
 using EigenBackend = BasicEigenBackend<float>;
-/// bfloat16 weight storage (linear layers and embeddings), fp32 compute.
+/// bfloat16 weight storage (linear layers and embeddings), fp32 compute and KV cache.
 using EigenBf16Backend = BasicEigenBackend<std::uint16_t>;
+/// fp32 weights, KV cache of bfloat16 or binary16 (tests/test_kv_cache_precision.cpp).
+using EigenBf16KvBackend = BasicEigenBackend<float, Bf16>;
+using EigenF16KvBackend = BasicEigenBackend<float, F16>;
 
 static_assert(Backend<EigenBackend>);
 static_assert(Backend<EigenBf16Backend>);
+static_assert(Backend<EigenF16KvBackend>);
 
 }  // namespace blockformer

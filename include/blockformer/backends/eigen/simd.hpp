@@ -4,12 +4,14 @@
 // compile time: AVX-512 (16 lanes, a shuffle-tree reduction of 16 accumulators), AVX2 + FMA
 // (8 lanes) and SSE2 (4 lanes, the x86-64 baseline, so a build without -march still uses it);
 // other targets get a scalar fallback. BLOCKFORMER_EIGEN_SIMD says whether a vector ISA was found.
+// Loads widen to fp32 from float, bf16 weights (std::uint16_t) and the KV cache's Bf16 and F16.
 #include <cstdint>
 
 #if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
+#include "blockformer/backends/eigen/kv_types.hpp"
 #include "blockformer/io/half.hpp"
 
 namespace blockformer::eigen_detail {
@@ -34,6 +36,8 @@ struct Simd {
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
+  static V load(const Bf16* p) { return load(reinterpret_cast<const std::uint16_t*>(p)); }
+  static V load(const F16* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   /// The horizontal sums of 16 vectors as one vector, by a shuffle tree (15 adds, 30 shuffles
   /// instead of 16 separate reductions): element 4j + t of the result is the sum of a[4t + j].
@@ -79,6 +83,21 @@ struct Simd {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
+  static V load(const Bf16* p) { return load(reinterpret_cast<const std::uint16_t*>(p)); }
+  static V load(const F16* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+#if defined(__F16C__)
+    return _mm256_cvtph_ps(h);
+#else  // -mavx2 -mfma without -mf16c: the SSE2 variant's rebiasing, 8 lanes wide
+    const __m256i x = _mm256_cvtepu16_epi32(h);
+    const __m256i magnitude = _mm256_slli_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x7fff)), 13);
+    const __m256 scaled = _mm256_mul_ps(_mm256_castsi256_ps(magnitude), _mm256_castsi256_ps(_mm256_set1_epi32(0x77800000)));
+    const __m256i inf_nan = _mm256_and_si256(_mm256_cmpgt_epi32(magnitude, _mm256_set1_epi32(0x0f7fffff)),
+                                             _mm256_set1_epi32(0x7f800000));
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x8000)), 16);
+    return _mm256_or_ps(scaled, _mm256_castsi256_ps(_mm256_or_si256(inf_nan, sign)));
+#endif
+  }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   template <int N>
   static void reduce(const V* acc, float* sums) {
@@ -105,6 +124,23 @@ struct Simd {
     const __m128i h = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
     return _mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), h));
   }
+  static V load(const Bf16* p) { return load(reinterpret_cast<const std::uint16_t*>(p)); }
+  static V load(const F16* p) {
+    const __m128i h = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+#if defined(__F16C__)
+    return _mm_cvtph_ps(h);
+#else
+    // Without F16C: the half's exponent and mantissa shifted into a float's place read as
+    // 2^-112 times the value (subnormal halves land on float subnormals, exactly), so one multiply
+    // by 2^112 rebiases every finite half; exponent 31 (inf, NaN) is then forced to 255.
+    const __m128i x = _mm_unpacklo_epi16(h, _mm_setzero_si128());
+    const __m128i magnitude = _mm_slli_epi32(_mm_and_si128(x, _mm_set1_epi32(0x7fff)), 13);
+    const __m128 scaled = _mm_mul_ps(_mm_castsi128_ps(magnitude), _mm_castsi128_ps(_mm_set1_epi32(0x77800000)));
+    const __m128i inf_nan = _mm_and_si128(_mm_cmpgt_epi32(magnitude, _mm_set1_epi32(0x0f7fffff)), _mm_set1_epi32(0x7f800000));
+    const __m128i sign = _mm_slli_epi32(_mm_and_si128(x, _mm_set1_epi32(0x8000)), 16);
+    return _mm_or_ps(scaled, _mm_castsi128_ps(_mm_or_si128(inf_nan, sign)));
+#endif
+  }
   static V fma(V a, V b, V c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
   template <int N>
   static void reduce(const V* acc, float* sums) {
@@ -127,6 +163,8 @@ struct Simd {  // portable: one lane; the compiler may vectorize what it can
   static V add(V a, V b) { return a + b; }
   static V mul(V a, V b) { return a * b; }
   static V load(const std::uint16_t* p) { return io::bf16_to_float(*p); }
+  static V load(const Bf16* p) { return widen(*p); }
+  static V load(const F16* p) { return widen(*p); }
   static V fma(V a, V b, V c) { return a * b + c; }
   template <int N>
   static void reduce(const V* acc, float* sums) {

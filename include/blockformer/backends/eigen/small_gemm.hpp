@@ -22,7 +22,6 @@
 
 namespace blockformer::eigen_detail {
 
-inline float widen(float v) { return v; }
 inline float widen(std::uint16_t bf16) { return io::bf16_to_float(bf16); }
 
 /// Rows of x up to which linear layers take this kernel (decode steps); larger calls go to Eigen's
