@@ -26,6 +26,7 @@ namespace blockformer::eigen_detail {
 struct Simd {
   using V = __m512;
   static constexpr int kLanes = 16;
+  static constexpr int kRegisters = 32;  // vector registers, which bound a kernel's accumulators
   static V zero() { return _mm512_setzero_ps(); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static V broadcast(float v) { return _mm512_set1_ps(v); }
@@ -73,6 +74,7 @@ struct Simd {
 struct Simd {
   using V = __m256;
   static constexpr int kLanes = 8;
+  static constexpr int kRegisters = 16;  // vector registers, which bound a kernel's accumulators
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static V broadcast(float v) { return _mm256_set1_ps(v); }
@@ -114,6 +116,7 @@ struct Simd {
 struct Simd {
   using V = __m128;
   static constexpr int kLanes = 4;
+  static constexpr int kRegisters = 16;  // vector registers, which bound a kernel's accumulators
   static V zero() { return _mm_setzero_ps(); }
   static V load(const float* p) { return _mm_loadu_ps(p); }
   static V broadcast(float v) { return _mm_set1_ps(v); }
@@ -156,6 +159,7 @@ struct Simd {
 struct Simd {  // portable: one lane; the compiler may vectorize what it can
   using V = float;
   static constexpr int kLanes = 1;
+  static constexpr int kRegisters = 16;
   static V zero() { return 0.0f; }
   static V load(const float* p) { return *p; }
   static V broadcast(float v) { return v; }

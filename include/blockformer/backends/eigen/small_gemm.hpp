@@ -28,13 +28,21 @@ inline float widen(std::uint16_t bf16) { return io::bf16_to_float(bf16); }
 /// packed GEMM, which reuses each packed W panel across many rows.
 inline constexpr int kSmallGemmMaxRows = 32;
 
+/// Rows of x per micro-kernel, against 4 rows of W. Its registers: MR x 4 accumulators, MR x
+/// vectors and one W vector. AVX-512's 32 hold MR 4 (21); on AVX2's 16, MR 4 spills accumulators
+/// every step, and MR 2 (11 registers) ran 1.6-2.4x faster on Zen 3 (bench/NOTES.md, "Small-M GEMM
+/// on AVX2").
+inline constexpr int kSmallGemmRowBlock = Simd::kRegisters >= 32 ? 4 : 2;
+
 /// y[0:MR, 0:NR] (+)= x[0:MR, k] . w[0:NR, k] over all K. Accumulator i = n * MR + m.
 /// `next` (or null): a row of the next W block, prefetched along with this one's k so the next block
 /// streams in from memory while this one computes (hardware prefetchers follow demand misses only,
 /// and the later x blocks of a W block miss nothing). Each x block of a W block prefetches one row,
 /// which spreads the misses over the block's time instead of queueing them all at once.
+/// Not inlined: inlined into small_gemm_block (beside its tail variants), GCC 12's code for the K
+/// loop ran at 25-30 GFLOP/s on Zen 3 instead of 37-43 (M 16, K 768 and 3072; bench/NOTES.md).
 template <int MR, int NR, bool Prefetch, class WT>
-inline void small_gemm_micro(const float* x, std::ptrdiff_t xs, const WT* const* w, int K, float* y,
+[[gnu::noinline]] void small_gemm_micro(const float* x, std::ptrdiff_t xs, const WT* const* w, int K, float* y,
                              std::ptrdiff_t ys, bool accumulate, const WT* next) {
   using V = Simd::V;
   constexpr int L = Simd::kLanes;
@@ -96,14 +104,12 @@ inline void small_gemm_rows(MatrixView<const float> x, MatrixView<const WT> w, i
   for (; m + MR <= x.rows; m += MR, ++j)
     small_gemm_block<MR, NR>(x, wr, m, n, valid, y, accumulate, j < next_rows ? w.row(n + NR + j) : nullptr);
   const WT* next = j < next_rows ? w.row(n + NR + j) : nullptr;
+  const int rest = x.rows - m;  // fewer than MR rows
   if constexpr (MR == 4) {
-    switch (x.rows - m) {
-      case 3: return small_gemm_block<3, NR>(x, wr, m, n, valid, y, accumulate, next);
-      case 2: return small_gemm_block<2, NR>(x, wr, m, n, valid, y, accumulate, next);
-      case 1: return small_gemm_block<1, NR>(x, wr, m, n, valid, y, accumulate, next);
-      default: return;
-    }
+    if (rest == 3) return small_gemm_block<3, NR>(x, wr, m, n, valid, y, accumulate, next);
+    if (rest == 2) return small_gemm_block<2, NR>(x, wr, m, n, valid, y, accumulate, next);
   }
+  if (rest == 1) small_gemm_block<1, NR>(x, wr, m, n, valid, y, accumulate, next);
 }
 
 /// y (+)= x W^T for x [M, K], W [N, K] (row-major, fp32 or bf16 bits), y [M, N]; M small.
@@ -112,7 +118,7 @@ inline void small_gemm(MatrixView<const float> x, MatrixView<const WT> w, Matrix
   if (x.rows == 1) {
     for (int n = 0; n < w.rows; n += 8) small_gemm_rows<1, 8>(x, w, n, y, accumulate);
   } else {
-    for (int n = 0; n < w.rows; n += 4) small_gemm_rows<4, 4>(x, w, n, y, accumulate);
+    for (int n = 0; n < w.rows; n += 4) small_gemm_rows<kSmallGemmRowBlock, 4>(x, w, n, y, accumulate);
   }
 }
 
