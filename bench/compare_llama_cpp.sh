@@ -58,7 +58,7 @@ import json, sys, os
 out, precisions, prompts, batches = sys.argv[1], *[a.split() for a in sys.argv[2:]]
 print("| precision | prompt | batch | llama.cpp decode | vanilla_160 decode | ratio | roofline | "
       "block_main_b4_85 decode | block/vanilla (roofline predicts) | llama.cpp prefill | vanilla_160 prefill | ratio | "
-      "block prefill | stream GB/s | SGEMM GFLOP/s |")
+      "block prefill (vs vanilla; FLOP ratio) | stream GB/s | SGEMM GFLOP/s |")
 print("|" + "---|" * 15)
 for precision in precisions:
     for prompt in prompts:
@@ -74,6 +74,7 @@ for precision in precisions:
             print(f"| {precision} | {prompt} | {batch} | {llama['speed_tg']:.1f} | {v['decode_tok_s']:.1f} | "
                   f"{v['decode_tok_s'] / llama['speed_tg']:.2f}x | {100 * v['decode_roofline_fraction']:.0f}% | "
                   f"{b['decode_tok_s']:.1f} | {tput(b) / tput(v):.2f}x ({predicted:.2f}x) | {llama['speed_pp']:.1f} | "
-                  f"{prefill(v):.1f} | {prefill(v) / llama['speed_pp']:.2f}x | {prefill(b):.1f} | "
+                  f"{prefill(v):.1f} | {prefill(v) / llama['speed_pp']:.2f}x | {prefill(b):.1f} ({prefill(b) / prefill(v):.2f}x; "
+                  f"{v['prefill_flops'] / b['prefill_flops']:.2f}x) | "
                   f"{ours['stream_read_bytes_per_s'] / 1e9:.1f} | {ours['sgemm_flops_per_s'] / 1e9:.1f} |")
 PY
