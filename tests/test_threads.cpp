@@ -114,12 +114,12 @@ TEST_CASE("threads: both models generate concurrently, each thread with its own 
 }
 
 // Wide enough that prefill and the LM head are split over the workers (EigenBackend::kMinThreadedWork).
-constexpr VanillaConfig kWide{
+constexpr VanillaConfig kThreadsWide{
     .vocab = 2048, .max_positions = 128, .decoder = {.layers = 2, .width = 256, .heads = 4, .ffn = 1024, .rotary_dims = 16}};
 
 TEST_CASE("threads: two sessions, each calling with two worker threads, on two caller threads at once") {
   const auto& block = fixtures::block_tiny();
-  const auto vanilla = GptNeoxLM<kWide, EigenBackend>::random(11);
+  const auto vanilla = GptNeoxLM<kThreadsWide, EigenBackend>::random(11);
   const auto requests = thread_requests(2);
   const GenerateOptions one{.threads = 1}, two{.threads = 2};
   const auto block_expected = block.generate(requests, one);
