@@ -22,13 +22,15 @@ run_asan() {
   cmake -S . -B build-asan "${common[@]}" -DBLOCKFORMER_BENCH=OFF -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
     -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
   cmake --build build-asan -j 2 --target blockformer_tests blockformer_text_tests blockformer_demo \
-    blockformer_custom_architecture
+    blockformer_custom_architecture blockformer_run_if_supported blockformer_kernel_tests_baseline \
+    blockformer_kernel_tests_avx2
   # detect_leaks: leaks fail too. The consumer tests install and build a separate, uninstrumented
   # project (packaging, a minute each), and the cli_* tests need the command-line tool, whose
-  # per-preset translation units cost minutes more under ASan; the main CI job runs both.
+  # per-preset translation units cost minutes more under ASan; the main CI job runs both, and the
+  # AVX-512 kernel tests, which run only on a CPU that has AVX-512.
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1" \
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    ctest --test-dir build-asan --output-on-failure -j 2 -E '^(install_consumer|consumer_.*|cli_.*|blockformer_cli_tests_NOT_BUILT.*)$'
+    ctest --test-dir build-asan --output-on-failure -j 2 -E '^(install_consumer|consumer_.*|cli_.*|blockformer_cli_tests_NOT_BUILT.*|kernels_avx512)$'
 }
 
 run_tsan() {
