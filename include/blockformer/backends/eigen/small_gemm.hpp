@@ -30,8 +30,8 @@ inline constexpr int kSmallGemmMaxRows = 32;
 
 /// Rows of x per micro-kernel, against 4 rows of W. Its registers: MR x 4 accumulators, MR x
 /// vectors and one W vector. AVX-512's 32 hold MR 4 (21); on AVX2's 16, MR 4 spills accumulators
-/// every step, and MR 2 (11 registers) ran 1.6-2.4x faster on Zen 3 (bench/NOTES.md, "Small-M GEMM
-/// on AVX2").
+/// every step, and MR 2 (11 registers, with the micro-kernel below not inlined) ran 1.4-1.9x faster
+/// on Zen 3 (bench/NOTES.md, "Small-M GEMM on AVX2").
 inline constexpr int kSmallGemmRowBlock = Simd::kRegisters >= 32 ? 4 : 2;
 
 /// y[0:MR, 0:NR] (+)= x[0:MR, k] . w[0:NR, k] over all K. Accumulator i = n * MR + m.
@@ -40,10 +40,10 @@ inline constexpr int kSmallGemmRowBlock = Simd::kRegisters >= 32 ? 4 : 2;
 /// and the later x blocks of a W block miss nothing). Each x block of a W block prefetches one row,
 /// which spreads the misses over the block's time instead of queueing them all at once.
 /// Not inlined: inlined into small_gemm_block (beside its tail variants), GCC 12's code for the K
-/// loop ran at 25-30 GFLOP/s on Zen 3 instead of 37-43 (M 16, K 768 and 3072; bench/NOTES.md).
+/// loop ran at 25-31 GFLOP/s on Zen 3 instead of 36-41 (M 16, K 768 and 3072; bench/NOTES.md).
 template <int MR, int NR, bool Prefetch, class WT>
-[[gnu::noinline]] void small_gemm_micro(const float* x, std::ptrdiff_t xs, const WT* const* w, int K, float* y,
-                             std::ptrdiff_t ys, bool accumulate, const WT* next) {
+[[gnu::noinline]] void small_gemm_micro(const float* x, std::ptrdiff_t xs, const WT* const* w, int K,
+                                        float* y, std::ptrdiff_t ys, bool accumulate, const WT* next) {
   using V = Simd::V;
   constexpr int L = Simd::kLanes;
   V acc[MR * NR];
