@@ -7,6 +7,7 @@
 // kernel does) costs a full extra pass over it. This kernel streams W once, unpacked: each
 // micro-kernel takes NR rows of W and MR rows of x and keeps MR x NR vector accumulators of dot
 // products along K (x rows stay in L1/L2 across the W stream), then reduces them horizontally once.
+// One row of x (batch 1) takes a GEMV instead that reads W rows one after another.
 // bf16 weights are widened on the fly (a bf16 is the upper half of a float: zero-extend, shift left
 // 16), so a bf16 model streams half the bytes; activations and accumulation stay fp32.
 //
@@ -35,15 +36,18 @@ inline constexpr int kSmallGemmMaxRows = 32;
 inline constexpr int kSmallGemmRowBlock = Simd::kRegisters >= 32 ? 4 : 2;
 
 /// y[0:MR, 0:NR] (+)= x[0:MR, k] . w[0:NR, k] over all K. Accumulator i = n * MR + m.
-/// `next` (or null): a row of the next W block, prefetched along with this one's k so the next block
-/// streams in from memory while this one computes (hardware prefetchers follow demand misses only,
-/// and the later x blocks of a W block miss nothing). Each x block of a W block prefetches one row,
-/// which spreads the misses over the block's time instead of queueing them all at once.
+/// `next`: P rows of the next W block, prefetched along with this one's k so the next block streams
+/// in from memory while this one computes (hardware prefetchers follow demand misses only, and the
+/// later x blocks of a W block miss nothing). With several x blocks each prefetches one row (P 1),
+/// which spreads the misses over the block's time instead of queueing them all at once; a lone x
+/// block (M <= MR, bandwidth-bound) prefetches all NR (P = NR): a 4-row product with the LM head
+/// (50304 x 768, from memory, one thread, Zen 4 AVX-512) read bf16 W at 6.0-6.9 GB/s with one row
+/// prefetched and 8.3-9.4 with all four.
 /// Not inlined: inlined into small_gemm_block (beside its tail variants), GCC 12's code for the K
 /// loop ran at 25-31 GFLOP/s on Zen 3 instead of 36-41 (M 16, K 768 and 3072; bench/NOTES.md).
-template <int MR, int NR, bool Prefetch, class WT>
+template <int MR, int NR, int P, class WT>
 [[gnu::noinline]] void small_gemm_micro(const float* x, std::ptrdiff_t xs, const WT* const* w, int K,
-                                        float* y, std::ptrdiff_t ys, bool accumulate, const WT* next) {
+                                        float* y, std::ptrdiff_t ys, bool accumulate, const WT* const* next) {
   using V = Simd::V;
   constexpr int L = Simd::kLanes;
   V acc[MR * NR];
@@ -52,7 +56,7 @@ template <int MR, int NR, bool Prefetch, class WT>
   for (int n = 0; n < NR; ++n) wr[n] = w[n];
   int k = 0;
   for (; k + L <= K; k += L) {
-    if constexpr (Prefetch) __builtin_prefetch(next + k, 0, 3);  // a line per step (fp32; bf16: each twice)
+    for (int p = 0; p < P; ++p) __builtin_prefetch(next[p] + k, 0, 3);  // a line per row and step (fp32; bf16: each twice)
     V xv[MR];
     for (int m = 0; m < MR; ++m) xv[m] = Simd::load(x + m * xs + k);
     for (int n = 0; n < NR; ++n) {
@@ -73,18 +77,21 @@ template <int MR, int NR, bool Prefetch, class WT>
 }
 
 /// MR rows of x from row m against the NR W rows `wr` at output column n; `valid` of them are real.
+/// `prefetch` rows of the next W block from `next` (0, 1 or NR; see small_gemm_micro).
 template <int MR, int NR, class WT>
 inline void small_gemm_block(MatrixView<const float> x, const WT* const* wr, int m, int n, int valid,
-                             MatrixView<float> y, bool accumulate, const WT* next) {
+                             MatrixView<float> y, bool accumulate, const WT* const* next, int prefetch) {
   if (valid == NR) {
-    if (next) small_gemm_micro<MR, NR, true>(x.row(m), x.stride, wr, x.cols, y.row(m) + n, y.stride, accumulate, next);
-    else small_gemm_micro<MR, NR, false>(x.row(m), x.stride, wr, x.cols, y.row(m) + n, y.stride, accumulate, next);
+    const auto micro = prefetch == NR ? small_gemm_micro<MR, NR, NR, WT>
+                       : prefetch == 1 ? small_gemm_micro<MR, NR, 1, WT>
+                                       : small_gemm_micro<MR, NR, 0, WT>;
+    micro(x.row(m), x.stride, wr, x.cols, y.row(m) + n, y.stride, accumulate, next);
     return;
   }
   float tail[MR * NR];  // partial W block: compute into scratch, store the valid columns
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < valid; ++j) tail[r * NR + j] = y.row(m + r)[n + j];
-  small_gemm_micro<MR, NR, false>(x.row(m), x.stride, wr, x.cols, tail, NR, accumulate, next);
+  small_gemm_micro<MR, NR, 0>(x.row(m), x.stride, wr, x.cols, tail, NR, accumulate, next);
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < valid; ++j) y.row(m + r)[n + j] = tail[r * NR + j];
 }
@@ -97,26 +104,64 @@ inline void small_gemm_rows(MatrixView<const float> x, MatrixView<const WT> w, i
   const int valid = std::min(NR, w.rows - n);
   const WT* wr[NR];
   for (int j = 0; j < NR; ++j) wr[j] = w.row(n + std::min(j, valid - 1));
-  // x block j prefetches row j of the next W block (when there is a full one); rows no x block
-  // covers (fewer x blocks than NR) are left to the demand stream.
-  const int next_rows = w.rows - n >= 2 * NR ? NR : 0;
+  // The next W block's rows (when there is a full one): a lone x block prefetches them all, else
+  // x block j prefetches row j; rows no x block covers (fewer x blocks than NR, from more than one)
+  // are left to the demand stream.
+  const bool has_next = w.rows - n >= 2 * NR;
+  const WT* next[NR];
+  for (int r = 0; r < NR; ++r) next[r] = has_next ? w.row(n + NR + r) : nullptr;
+  const bool lone = x.rows <= MR;
+  const auto prefetch = [&](int j) { return !has_next ? 0 : lone ? NR : j < NR ? 1 : 0; };
+  const auto next_of = [&](int j) { return next + (lone || j >= NR ? 0 : j); };
   int m = 0, j = 0;
   for (; m + MR <= x.rows; m += MR, ++j)
-    small_gemm_block<MR, NR>(x, wr, m, n, valid, y, accumulate, j < next_rows ? w.row(n + NR + j) : nullptr);
-  const WT* next = j < next_rows ? w.row(n + NR + j) : nullptr;
+    small_gemm_block<MR, NR>(x, wr, m, n, valid, y, accumulate, next_of(j), prefetch(j));
   const int rest = x.rows - m;  // fewer than MR rows
   if constexpr (MR == 4) {
-    if (rest == 3) return small_gemm_block<3, NR>(x, wr, m, n, valid, y, accumulate, next);
-    if (rest == 2) return small_gemm_block<2, NR>(x, wr, m, n, valid, y, accumulate, next);
+    if (rest == 3) return small_gemm_block<3, NR>(x, wr, m, n, valid, y, accumulate, next_of(j), prefetch(j));
+    if (rest == 2) return small_gemm_block<2, NR>(x, wr, m, n, valid, y, accumulate, next_of(j), prefetch(j));
   }
-  if (rest == 1) small_gemm_block<1, NR>(x, wr, m, n, valid, y, accumulate, next);
+  if (rest == 1) small_gemm_block<1, NR>(x, wr, m, n, valid, y, accumulate, next_of(j), prefetch(j));
+}
+
+/// y[n] (+)= x . w[n] for one row x (the bandwidth-bound decode step at batch 1): W rows one after
+/// another, so each thread reads its slice of W as one sequential stream, which the hardware
+/// prefetcher follows; four accumulators along K cover the FMA latency, and the row sums are reduced
+/// kGroup at a time. Against the micro-kernel's 8 rows at once (8 short streams, 1 prefetched), the
+/// LM head from memory on one Zen 4 thread went from 8.7-10.3 to 20-23.5 GB/s in bf16 and from
+/// 14.2-14.3 to 20.5-21.8 GB/s in fp32.
+template <class WT>
+[[gnu::noinline]] void small_gemv(const float* x, MatrixView<const WT> w, float* y, bool accumulate) {
+  using V = Simd::V;
+  constexpr int L = Simd::kLanes, kUnroll = 4, kGroup = 8;
+  const int K = w.cols;
+  for (int n0 = 0; n0 < w.rows; n0 += kGroup) {
+    const int rows = std::min(kGroup, w.rows - n0);
+    V row_sum[kGroup];
+    float tail[kGroup] = {};
+    for (int r = 0; r < kGroup; ++r) {
+      row_sum[r] = Simd::zero();
+      if (r >= rows) continue;
+      const WT* wr = w.row(n0 + r);
+      V acc[kUnroll];
+      for (V& a : acc) a = Simd::zero();
+      int k = 0;
+      for (; k + kUnroll * L <= K; k += kUnroll * L)
+        for (int u = 0; u < kUnroll; ++u) acc[u] = Simd::fma(Simd::load(x + k + u * L), Simd::load(wr + k + u * L), acc[u]);
+      row_sum[r] = Simd::add(Simd::add(acc[0], acc[1]), Simd::add(acc[2], acc[3]));
+      for (; k < K; ++k) tail[r] += x[k] * widen(wr[k]);  // K tail (tiny test shapes only)
+    }
+    float sums[kGroup];
+    Simd::template reduce<kGroup>(row_sum, sums);
+    for (int r = 0; r < rows; ++r) y[n0 + r] = accumulate ? y[n0 + r] + (sums[r] + tail[r]) : sums[r] + tail[r];
+  }
 }
 
 /// y (+)= x W^T for x [M, K], W [N, K] (row-major, fp32 or bf16 bits), y [M, N]; M small.
 template <class WT>
 inline void small_gemm(MatrixView<const float> x, MatrixView<const WT> w, MatrixView<float> y, bool accumulate) {
   if (x.rows == 1) {
-    for (int n = 0; n < w.rows; n += 8) small_gemm_rows<1, 8>(x, w, n, y, accumulate);
+    small_gemv(x.row(0), w, y.row(0), accumulate);
   } else {
     for (int n = 0; n < w.rows; n += 4) small_gemm_rows<kSmallGemmRowBlock, 4>(x, w, n, y, accumulate);
   }
