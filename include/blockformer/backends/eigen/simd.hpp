@@ -5,6 +5,9 @@
 // (8 lanes) and SSE2 (4 lanes, the x86-64 baseline, so a build without -march still uses it);
 // other targets get a scalar fallback. BLOCKFORMER_EIGEN_SIMD says whether a vector ISA was found.
 // Loads widen to fp32 from float, bf16 weights (std::uint16_t) and the KV cache's Bf16 and F16.
+// keep_in_register(v) pins a loaded vector to a register: GCC 12 otherwise folds a load that
+// several FMAs share into each of them as a memory operand, so a kernel that loads each x and W
+// vector once issues 1.5-3x the loads (bench/NOTES.md, "Loads folded into FMAs").
 #include <cstdint>
 
 #if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
@@ -40,6 +43,7 @@ struct Simd {
   static V load(const Bf16* p) { return load(reinterpret_cast<const std::uint16_t*>(p)); }
   static V load(const F16* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static void keep_in_register(V& v) { asm("" : "+v"(v)); }
   /// The horizontal sums of 16 vectors as one vector, by a shuffle tree (15 adds, 30 shuffles
   /// instead of 16 separate reductions): element 4j + t of the result is the sum of a[4t + j].
   static V reduce16(const V* a) {
@@ -101,6 +105,7 @@ struct Simd {
 #endif
   }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static void keep_in_register(V& v) { asm("" : "+x"(v)); }
   template <int N>
   static void reduce(const V* acc, float* sums) {
     for (int i = 0; i < N; ++i) {
@@ -145,6 +150,7 @@ struct Simd {
 #endif
   }
   static V fma(V a, V b, V c) { return _mm_add_ps(_mm_mul_ps(a, b), c); }
+  static void keep_in_register(V& v) { asm("" : "+x"(v)); }
   template <int N>
   static void reduce(const V* acc, float* sums) {
     for (int i = 0; i < N; ++i) {
@@ -170,6 +176,7 @@ struct Simd {  // portable: one lane; the compiler may vectorize what it can
   static V load(const Bf16* p) { return widen(*p); }
   static V load(const F16* p) { return widen(*p); }
   static V fma(V a, V b, V c) { return a * b + c; }
+  static void keep_in_register(V&) {}
   template <int N>
   static void reduce(const V* acc, float* sums) {
     for (int i = 0; i < N; ++i) sums[i] = acc[i];

@@ -58,9 +58,13 @@ template <int MR, int NR, int P, class WT>
   for (; k + L <= K; k += L) {
     for (int p = 0; p < P; ++p) __builtin_prefetch(next[p] + k, 0, 3);  // a line per row and step (fp32; bf16: each twice)
     V xv[MR];
-    for (int m = 0; m < MR; ++m) xv[m] = Simd::load(x + m * xs + k);
+    for (int m = 0; m < MR; ++m) {
+      xv[m] = Simd::load(x + m * xs + k);
+      Simd::keep_in_register(xv[m]);
+    }
     for (int n = 0; n < NR; ++n) {
-      const V wv = Simd::load(wr[n] + k);
+      V wv = Simd::load(wr[n] + k);
+      Simd::keep_in_register(wv);
       for (int m = 0; m < MR; ++m) acc[n * MR + m] = Simd::fma(xv[m], wv, acc[n * MR + m]);
     }
   }
