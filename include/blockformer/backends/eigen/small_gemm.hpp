@@ -41,7 +41,7 @@ inline constexpr int kSmallGemmRowBlock = Simd::kRegisters >= 32 ? 4 : 2;
 /// later x blocks of a W block miss nothing). With several x blocks each prefetches one row (P 1),
 /// which spreads the misses over the block's time instead of queueing them all at once; a lone x
 /// block (M <= MR, bandwidth-bound) prefetches all NR (P = NR): a 4-row product with the LM head
-/// (50304 x 768, from memory, one thread, Zen 4 AVX-512) read bf16 W at 6.0-6.9 GB/s with one row
+/// (50304 x 768, from memory, one thread, AMD EPYC Zen 4, AVX-512) read bf16 W at 6.0-6.9 GB/s with one row
 /// prefetched and 8.3-9.4 with all four.
 /// Not inlined: inlined into small_gemm_block (beside its tail variants), GCC 12's code for the K
 /// loop ran at 25-31 GFLOP/s on Zen 3 instead of 36-41 (M 16, K 768 and 3072; bench/NOTES.md).
@@ -132,7 +132,7 @@ inline void small_gemm_rows(MatrixView<const float> x, MatrixView<const WT> w, i
 /// another, so each thread reads its slice of W as one sequential stream, which the hardware
 /// prefetcher follows; four accumulators along K cover the FMA latency, and the row sums are reduced
 /// kGroup at a time. Against the micro-kernel's 8 rows at once (8 short streams, 1 prefetched), the
-/// LM head from memory on one Zen 4 thread went from 8.7-10.3 to 20-23.5 GB/s in bf16 and from
+/// LM head from memory on one AMD EPYC Zen 4 thread (AVX-512) went from 8.7-10.3 to 20-23.5 GB/s in bf16 and from
 /// 14.2-14.3 to 20.5-21.8 GB/s in fp32.
 template <class WT>
 [[gnu::noinline]] void small_gemv(const float* x, MatrixView<const WT> w, float* y, bool accumulate) {
