@@ -5,7 +5,7 @@
 //   linear/eigen/<weights>/<kernel>/rows:M/out:N/in:K
 //     weights  f32 | bf16        storage of W (bf16: EigenBf16Backend)
 //     kernel   backend           EigenBackend::linear as the model calls it (small-M kernel for
-//                                M <= 32, Eigen's packed GEMM above)
+//                                M <= 32, panel_gemm above)
 //              eigen_gemm        (f32 only) the previous path: Eigen's GEMM with thread-local
 //                                packing (GEMV for one row), for an in-binary A/B
 // Counters: FLOP/s (2 M N K) and bytes/s (W once + x + y).
@@ -60,7 +60,7 @@ void BM_linear(benchmark::State& state, bool reference) {
 void register_all() {
   const auto shapes = [](benchmark::internal::Benchmark* b) {
     b->ArgNames({"rows", "out", "in"});
-    for (long m : {1, 4, 16, 32, 64})
+    for (long m : {1, 4, 16, 32, 64, 128, 512})
       for (auto [n, k] : {std::pair<long, long>{2304, 768}, {3072, 768}, {768, 3072}, {50304, 768}})
         b->Args({m, n, k});
     b->Unit(benchmark::kMicrosecond)->UseRealTime();

@@ -129,7 +129,7 @@ TEST_CASE("kernels: this binary runs the vector ISA it was built for") {
 }
 
 TEST_CASE("kernels: linear equals the double-precision product (fp32 and bf16 weights, every epilogue)") {
-  for (int m : {1, 2, 3, 5, 16, 31, 32, 33, 40})  // small-M kernel row tails; above 32, Eigen's GEMM
+  for (int m : {1, 2, 3, 5, 16, 31, 32, 33, 40})  // small-M kernel row tails; above 32, panel_gemm's
     for (int n : {1, 4, 7, 9, 36})                  // W-row tails of the 4- and 8-row blocks
       for (int k : {1, 8, 13, 64, 200}) {           // K tails of every vector width
         check_linear<EigenBackend>(m, n, k, Epilogue::kStore);
@@ -138,6 +138,13 @@ TEST_CASE("kernels: linear equals the double-precision product (fp32 and bf16 we
   check_linear<EigenBackend>(16, 36, 64, Epilogue::kGelu);
   check_linear<EigenBackend>(16, 36, 64, Epilogue::kAccumulate);
   check_linear<EigenBf16Backend>(3, 36, 64, Epilogue::kAccumulate);
+  check_linear<EigenBackend>(40, 36, 64, Epilogue::kAccumulate);
+  check_linear<EigenBf16Backend>(40, 36, 64, Epilogue::kGelu);
+  // panel_gemm with several x row blocks (256 KiB of x: 324-327 rows at K 200, so 330 rows make a
+  // second, short block) and several packed panel groups (512 KiB: 640 columns at K 200 on AVX2,
+  // 320 on AVX-512), in fp32 and bf16.
+  check_linear<EigenBackend>(330, 700, 200, Epilogue::kStore);
+  check_linear<EigenBf16Backend>(330, 700, 200, Epilogue::kAccumulate);
 }
 
 TEST_CASE("kernels: attention equals softmax attention in doubles (every compiled head dim and KV type)") {

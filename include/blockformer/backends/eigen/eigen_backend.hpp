@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The CPU backend. Linear layers: decode steps (up to kSmallGemmMaxRows rows) stream W once
-// through the register-blocked small_gemm kernel; larger calls (prefill) go through Eigen's packed
-// GEMM; threads split the output columns and apply bias / GELU / residual on their slice while it
-// is in cache. Attention: per (sequence, head) over a contiguous KV stream (attention.hpp),
+// through the register-blocked small_gemm kernel; larger calls (prefill) take panel_gemm's outer
+// products over W packed into panels (Eigen's GEMM where no vector ISA was compiled in); threads
+// split the output columns and apply bias / GELU / residual on their slice while it is in cache. Attention: per (sequence, head) over a contiguous KV stream (attention.hpp),
 // threaded over (sequence, head). Threads come from the calling model call's pool
 // (thread_pool.hpp: GenerateOptions::threads); outside a model call every op runs serially.
 #include <Eigen/Core>
@@ -22,6 +22,7 @@
 #include "blockformer/backends/eigen/attention.hpp"
 #include "blockformer/backends/eigen/gemm.hpp"
 #include "blockformer/backends/eigen/kv_types.hpp"
+#include "blockformer/backends/eigen/panel_gemm.hpp"
 #include "blockformer/backends/eigen/small_gemm.hpp"
 #include "blockformer/backends/op_checks.hpp"
 #include "blockformer/error.hpp"
@@ -206,11 +207,14 @@ struct BasicEigenBackend {
     if (x.rows <= eigen_detail::kSmallGemmMaxRows && (kBf16 || BLOCKFORMER_EIGEN_SIMD)) {
       // Few rows (decode): stream W once, unpacked, with register-blocked dot products.
       eigen_detail::small_gemm(x, weight, y.cols_slice(c0, count), accumulate);
+    } else if constexpr (BLOCKFORMER_EIGEN_SIMD) {
+      // Many rows (prefill): W packed into panels (bf16 widened once per call), outer products.
+      eigen_detail::panel_gemm(x, weight, y.cols_slice(c0, count), accumulate);
     } else {
       if (!accumulate) out.setZero();
       if constexpr (kBf16) {
-        // Many rows (prefill): widen W a panel at a time into per-thread fp32 scratch, then
-        // Eigen's packed GEMM; the widening is paid once per panel for all rows.
+        // Many rows without a vector ISA: widen W a panel at a time into per-thread fp32 scratch,
+        // then Eigen's packed GEMM; the widening is paid once per panel for all rows.
         constexpr int kPanel = 256;
         thread_local std::vector<float> scratch;
         if (scratch.size() < std::size_t(kPanel) * weight.cols) scratch.resize(std::size_t(kPanel) * weight.cols);

@@ -25,8 +25,8 @@ namespace blockformer::eigen_detail {
 
 inline float widen(std::uint16_t bf16) { return io::bf16_to_float(bf16); }
 
-/// Rows of x up to which linear layers take this kernel (decode steps); larger calls go to Eigen's
-/// packed GEMM, which reuses each packed W panel across many rows.
+/// Rows of x up to which linear layers take this kernel (decode steps); larger calls go to
+/// panel_gemm, which reuses each packed W panel across many rows.
 inline constexpr int kSmallGemmMaxRows = 32;
 
 /// Rows of x per micro-kernel, against 4 rows of W. Its registers: MR x 4 accumulators, MR x
