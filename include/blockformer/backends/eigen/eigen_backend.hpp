@@ -3,8 +3,9 @@
 // The CPU backend. Linear layers: decode steps (up to kSmallGemmMaxRows rows) stream W once
 // through the register-blocked small_gemm kernel; larger calls (prefill) take panel_gemm's outer
 // products over W packed into panels (Eigen's GEMM where no vector ISA was compiled in); threads
-// split the output columns and apply bias / GELU / residual on their slice while it is in cache. Attention: per (sequence, head) over a contiguous KV stream (attention.hpp),
-// threaded over (sequence, head). Threads come from the calling model call's pool
+// split the output columns and apply bias / GELU / residual on their slice while it is in cache.
+// Attention: per (sequence, head) over a contiguous KV stream (attention.hpp), threaded over
+// (sequence, head). Threads come from the calling model call's pool
 // (thread_pool.hpp: GenerateOptions::threads); outside a model call every op runs serially.
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
