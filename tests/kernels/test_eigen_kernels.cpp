@@ -140,9 +140,9 @@ TEST_CASE("kernels: linear equals the double-precision product (fp32 and bf16 we
   check_linear<EigenBf16Backend>(3, 36, 64, Epilogue::kAccumulate);
   check_linear<EigenBackend>(40, 36, 64, Epilogue::kAccumulate);
   check_linear<EigenBf16Backend>(40, 36, 64, Epilogue::kGelu);
-  // panel_gemm with several x row blocks (256 KiB of x: 324-327 rows at K 200, so 330 rows make a
-  // second, short block) and several packed panel groups (512 KiB: 640 columns at K 200 on AVX2,
-  // 320 on AVX-512), in fp32 and bf16.
+  // panel_gemm with several x row blocks (256 KiB of x: 324 rows at K 200 on every ISA, so 330
+  // rows make a second, short block) and several packed panel groups (512 KiB: 640 columns at
+  // K 200 on AVX2 and AVX-512, 648 on SSE2, so 700 make two), in fp32 and bf16.
   check_linear<EigenBackend>(330, 700, 200, Epilogue::kStore);
   check_linear<EigenBf16Backend>(330, 700, 200, Epilogue::kAccumulate);
 }
