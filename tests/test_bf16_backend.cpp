@@ -46,7 +46,7 @@ std::vector<double> reference_linear(const std::vector<float>& x, const std::vec
 template <class B>
 void check_linear_shapes() {
   std::mt19937 rng(3);
-  // Rows cover the small-M kernel (1..32: full and partial 4-row blocks) and the GEMM path (33, 70);
+  // Rows cover the small-M kernel (1..16: full and partial 4-row blocks) and panel_gemm (31..70);
   // outputs cover partial 4- and 8-row W blocks; inputs cover vector tails of every lane width.
   for (int m : {1, 2, 3, 4, 5, 7, 16, 31, 32, 33, 70})
     for (int n : {1, 3, 4, 5, 8, 9, 17, 40})

@@ -153,6 +153,16 @@ template <int MR>
   }
 }
 
+/// tile[0:rows, 0:NR] += x[0:rows, :] panel, rows <= MR: the micro-kernel for the smallest of a
+/// third, two thirds or all of MR that covers `rows`, so a block's last rows (M 64 leaves 4 past
+/// five 12-row blocks on AVX-512) do not pay for a whole zero-padded block.
+inline void panel_gemm_tail(const float* x, std::ptrdiff_t xs, const float* panel, int K, float* tile, int rows) {
+  constexpr int MR = kPanelRowBlock, NR = kPanelColumns;
+  if (rows <= MR / 3) return panel_gemm_micro<MR / 3>(x, xs, panel, K, tile, NR, true);
+  if (rows <= 2 * MR / 3) return panel_gemm_micro<2 * MR / 3>(x, xs, panel, K, tile, NR, true);
+  panel_gemm_micro<MR>(x, xs, panel, K, tile, NR, true);
+}
+
 /// y (+)= x W^T for x [M, K], W [N, K] (row-major, fp32 or bf16 bits), y [M, N]. Results differ
 /// from any other fp32 order only in summation order.
 template <class WT>
@@ -187,7 +197,7 @@ void panel_gemm(MatrixView<const float> x, MatrixView<const WT> w, MatrixView<fl
           // A partial block: computed into a scratch tile seeded with y, the valid part stored.
           for (int r = 0; r < rows; ++r)
             for (int j = 0; j < valid; ++j) tile[std::size_t(r) * NR + j] = accumulate ? y.row(m + r)[n + j] : 0.0f;
-          panel_gemm_micro<MR>(xb, xs, panel, K, tile.data(), NR, true);
+          panel_gemm_tail(xb, xs, panel, K, tile.data(), rows);
           for (int r = 0; r < rows; ++r)
             for (int j = 0; j < valid; ++j) y.row(m + r)[n + j] = tile[std::size_t(r) * NR + j];
         };

@@ -26,8 +26,13 @@ namespace blockformer::eigen_detail {
 inline float widen(std::uint16_t bf16) { return io::bf16_to_float(bf16); }
 
 /// Rows of x up to which linear layers take this kernel (decode steps); larger calls go to
-/// panel_gemm, which reuses each packed W panel across many rows.
-inline constexpr int kSmallGemmMaxRows = 32;
+/// panel_gemm, which reuses each packed W panel across many rows. This kernel re-reads (and for
+/// bf16 re-widens) each W vector once per MR rows of x, panel_gemm packs it once per call. One
+/// Intel Xeon (Emerald Rapids) thread, 3072 x 768, 768 x 3072 and 50304 x 768: at M 32 panel_gemm
+/// ran 0.95-1.03x of this kernel (fp32) and 1.14-1.33x (bf16) in the AVX-512 build, 1.02-1.16x and
+/// 1.21-1.47x in the AVX2 one; at M 16 this kernel won except AVX2 bf16 (panel 1.08-1.15x) by
+/// 1.1-1.7x (medians of 3 alternated rounds; bench/NOTES.md, "Small-M / panel cut-over").
+inline constexpr int kSmallGemmMaxRows = 16;
 
 /// Rows of x per micro-kernel, against 4 rows of W. Its registers: MR x 4 accumulators, MR x
 /// vectors and one W vector. AVX-512's 32 hold MR 4 (21); on AVX2's 16, MR 4 spills accumulators
