@@ -7,7 +7,7 @@
 // kernel does) costs a full extra pass over it. This kernel streams W once, unpacked: each
 // micro-kernel takes NR rows of W and MR rows of x and keeps MR x NR vector accumulators of dot
 // products along K (x rows stay in L1/L2 across the W stream), then reduces them horizontally once.
-// One row of x (batch 1) takes a GEMV instead that reads W rows one after another.
+// One row of x (batch 1) takes a GEMV instead that reads W as several sequential row streams.
 // bf16 weights are widened on the fly (a bf16 is the upper half of a float: zero-extend, shift left
 // 16), so a bf16 model streams half the bytes; activations and accumulation stay fp32.
 //
@@ -20,6 +20,8 @@
 #include "blockformer/backends/eigen/simd.hpp"
 #include "blockformer/io/half.hpp"
 #include "blockformer/tensor.hpp"
+
+
 
 namespace blockformer::eigen_detail {
 
@@ -133,36 +135,55 @@ inline void small_gemm_rows(MatrixView<const float> x, MatrixView<const WT> w, i
   if (rest == 1) small_gemm_block<1, NR>(x, wr, m, n, valid, y, accumulate, next_of(j), prefetch(j));
 }
 
-/// y[n] (+)= x . w[n] for one row x (the bandwidth-bound decode step at batch 1): W rows one after
-/// another, so each thread reads its slice of W as one sequential stream, which the hardware
-/// prefetcher follows; four accumulators along K cover the FMA latency, and the row sums are reduced
-/// kGroup at a time. Against the micro-kernel's 8 rows at once (8 short streams, 1 prefetched), the
-/// LM head from memory on one AMD EPYC Zen 4 thread (AVX-512) went from 8.7-10.3 to 20-23.5 GB/s in bf16 and from
-/// 14.2-14.3 to 20.5-21.8 GB/s in fp32.
+/// y[n] (+)= x . w[n] for one row x (the bandwidth-bound decode step at batch 1). W's rows are
+/// cut into S equal parts read side by side, row i of every part in one K loop, so each thread
+/// keeps S sequential streams in flight: a single stream is held back by how far the hardware
+/// prefetcher runs ahead of it. The rows' sums are reduced kGroup at a time. One Intel Xeon
+/// (Emerald Rapids) thread, AVX-512, the bf16 LM head (50304 x 768, 77 MB, from memory): one
+/// stream 8.6 GFLOP/s, 4 streams 10.6, 8 streams 17.4 (medians of 3 alternated rounds); vanilla_160
+/// batch-1 decode, 2 threads: bf16 48-53 -> 58-70 tok/s, fp32 31-34 -> 29-43 (bench/NOTES.md,
+/// "Batch-1 GEMV streams"). S 8 needs 16 accumulators, more than AVX2 has registers: there S is 4
+/// (-march=haswell on the same machine: LM head bf16 7.2 -> 10.6, fp32 4.5 -> 5.6 GFLOP/s).
+/// (Before it, on Zen 4, rows one after another had beaten 8 rows of one block read at once with
+/// one prefetched: 8.7-10.3 -> 20-23.5 GB/s in bf16.)
 template <class WT>
 [[gnu::noinline]] void small_gemv(const float* x, MatrixView<const WT> w, float* y, bool accumulate) {
   using V = Simd::V;
-  constexpr int L = Simd::kLanes, kUnroll = 4, kGroup = 8;
-  const int K = w.cols;
-  for (int n0 = 0; n0 < w.rows; n0 += kGroup) {
-    const int rows = std::min(kGroup, w.rows - n0);
+  constexpr int L = Simd::kLanes, S = Simd::kRegisters >= 32 ? 8 : 4, kGroup = 8, G = kGroup / S;
+  const int K = w.cols, N = w.rows, part = (N + S - 1) / S;
+  for (int i0 = 0; i0 < part; i0 += G) {
     V row_sum[kGroup];
     float tail[kGroup] = {};
-    for (int r = 0; r < kGroup; ++r) {
-      row_sum[r] = Simd::zero();
-      if (r >= rows) continue;
-      const WT* wr = w.row(n0 + r);
-      V acc[kUnroll];
-      for (V& a : acc) a = Simd::zero();
+    for (int g = 0; g < G; ++g) {
+      const WT* wr[S];
+      for (int s = 0; s < S; ++s) {
+        const int n = s * part + i0 + g;
+        wr[s] = w.row(i0 + g < part && n < N ? n : 0);  // past the end: row 0, not stored
+      }
+      V acc[S][2];
+      for (int s = 0; s < S; ++s) acc[s][0] = acc[s][1] = Simd::zero();
       int k = 0;
-      for (; k + kUnroll * L <= K; k += kUnroll * L)
-        for (int u = 0; u < kUnroll; ++u) acc[u] = Simd::fma(Simd::load(x + k + u * L), Simd::load(wr + k + u * L), acc[u]);
-      row_sum[r] = Simd::add(Simd::add(acc[0], acc[1]), Simd::add(acc[2], acc[3]));
-      for (; k < K; ++k) tail[r] += x[k] * widen(wr[k]);  // K tail (tiny test shapes only)
+      for (; k + 2 * L <= K; k += 2 * L) {
+        const V x0 = Simd::load(x + k), x1 = Simd::load(x + k + L);
+        for (int s = 0; s < S; ++s) {
+          acc[s][0] = Simd::fma(x0, Simd::load(wr[s] + k), acc[s][0]);
+          acc[s][1] = Simd::fma(x1, Simd::load(wr[s] + k + L), acc[s][1]);
+        }
+      }
+      for (int s = 0; s < S; ++s) {
+        row_sum[g * S + s] = Simd::add(acc[s][0], acc[s][1]);
+        for (int kk = k; kk < K; ++kk) tail[g * S + s] += x[kk] * widen(wr[s][kk]);
+      }
     }
     float sums[kGroup];
     Simd::template reduce<kGroup>(row_sum, sums);
-    for (int r = 0; r < rows; ++r) y[n0 + r] = accumulate ? y[n0 + r] + (sums[r] + tail[r]) : sums[r] + tail[r];
+    for (int g = 0; g < G; ++g)
+      for (int s = 0; s < S; ++s) {
+        const int n = s * part + i0 + g;
+        if (i0 + g >= part || n >= N) continue;
+        const float v = sums[g * S + s] + tail[g * S + s];
+        y[n] = accumulate ? y[n] + v : v;
+      }
   }
 }
 
