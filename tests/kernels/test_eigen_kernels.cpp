@@ -135,7 +135,7 @@ TEST_CASE("kernels: linear equals the double-precision product (fp32 and bf16 we
   // on 6 rows (19, 26 / 33, 40 / 17, 35).
   for (int m : {1, 2, 3, 5, 16, 17, 19, 20, 26, 33, 35, 37, 40})
     for (int n : {1, 4, 7, 9, 36})  // W-row tails of the 4- and 8-row blocks
-      for (int k : {1, 8, 13, 64, 200}) {           // K tails of every vector width
+      for (int k : {1, 8, 13, 64, 200}) {  // K tails of every vector width
         check_linear<EigenBackend>(m, n, k, Epilogue::kStore);
         check_linear<EigenBf16Backend>(m, n, k, Epilogue::kStore);
       }

@@ -21,8 +21,6 @@
 #include "blockformer/io/half.hpp"
 #include "blockformer/tensor.hpp"
 
-
-
 namespace blockformer::eigen_detail {
 
 inline float widen(std::uint16_t bf16) { return io::bf16_to_float(bf16); }
