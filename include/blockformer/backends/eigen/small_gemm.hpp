@@ -30,8 +30,8 @@ inline float widen(std::uint16_t bf16) { return io::bf16_to_float(bf16); }
 /// bf16 re-widens) each W vector once per MR rows of x, panel_gemm packs it once per call. One
 /// Intel Xeon (Emerald Rapids) thread, 3072 x 768, 768 x 3072 and 50304 x 768: at M 32 panel_gemm
 /// ran 0.95-1.03x of this kernel (fp32) and 1.14-1.33x (bf16) in the AVX-512 build, 1.02-1.16x and
-/// 1.21-1.47x in the AVX2 one; at M 16 this kernel won except AVX2 bf16 (panel 1.08-1.15x) by
-/// 1.1-1.7x (medians of 3 alternated rounds; bench/NOTES.md, "Small-M / panel cut-over").
+/// 1.21-1.47x in the AVX2 one; at M 16 this kernel won by 1.1-1.7x, except AVX2 bf16 (panel
+/// 1.08-1.15x) (medians of 3 alternated rounds; bench/NOTES.md, "Small-M / panel cut-over").
 inline constexpr int kSmallGemmMaxRows = 16;
 
 /// Rows of x per micro-kernel, against 4 rows of W. Its registers: MR x 4 accumulators, MR x
@@ -138,10 +138,12 @@ inline void small_gemm_rows(MatrixView<const float> x, MatrixView<const WT> w, i
 /// keeps S sequential streams in flight: a single stream is held back by how far the hardware
 /// prefetcher runs ahead of it. The rows' sums are reduced kGroup at a time. One Intel Xeon
 /// (Emerald Rapids) thread, AVX-512, the bf16 LM head (50304 x 768, 77 MB, from memory): one
-/// stream 8.6 GFLOP/s, 4 streams 10.6, 8 streams 17.4 (medians of 3 alternated rounds); vanilla_160
-/// batch-1 decode, 2 threads: bf16 48-53 -> 58-70 tok/s, fp32 31-34 -> 29-43 (bench/NOTES.md,
-/// "Batch-1 GEMV streams"). S 8 needs 16 accumulators, more than AVX2 has registers: there S is 4
-/// (-march=haswell on the same machine: LM head bf16 7.2 -> 10.6, fp32 4.5 -> 5.6 GFLOP/s).
+/// stream 6.9-8.6 GFLOP/s, 4 streams 9.5-10.6, 8 streams 10.6-17.4 (medians of 3 alternated
+/// rounds, ranges over 2-5 such runs; 8 streams 1.5-2.0x one stream in each run that had both);
+/// vanilla_160 batch-1 decode, 2 threads: bf16 48-53 -> 58-70 tok/s, fp32 31-34 -> 29-43
+/// (bench/NOTES.md, "Batch-1 GEMV streams"). S 8 needs 16 accumulators, more than AVX2 has
+/// registers: there S is 4 (-march=haswell on the same machine: LM head bf16 7.2 -> 10.6, fp32
+/// 4.5 -> 5.6 GFLOP/s).
 /// (Before it, on Zen 4, rows one after another had beaten 8 rows of one block read at once with
 /// one prefetched: 8.7-10.3 -> 20-23.5 GB/s in bf16.)
 template <class WT>
@@ -149,15 +151,14 @@ template <class WT>
   using V = Simd::V;
   constexpr int L = Simd::kLanes, S = Simd::kRegisters >= 32 ? 8 : 4, kGroup = 8, G = kGroup / S;
   const int K = w.cols, N = w.rows, part = (N + S - 1) / S;
+  // Row i of part s, or -1 past the end of W (its slot then reads row 0 and is not stored).
+  const auto row_of = [&](int s, int i) { return i < part && s * part + i < N ? s * part + i : -1; };
   for (int i0 = 0; i0 < part; i0 += G) {
     V row_sum[kGroup];
     float tail[kGroup] = {};
     for (int g = 0; g < G; ++g) {
       const WT* wr[S];
-      for (int s = 0; s < S; ++s) {
-        const int n = s * part + i0 + g;
-        wr[s] = w.row(i0 + g < part && n < N ? n : 0);  // past the end: row 0, not stored
-      }
+      for (int s = 0; s < S; ++s) wr[s] = w.row(std::max(row_of(s, i0 + g), 0));
       V acc[S][2];
       for (int s = 0; s < S; ++s) acc[s][0] = acc[s][1] = Simd::zero();
       int k = 0;
@@ -177,8 +178,8 @@ template <class WT>
     Simd::template reduce<kGroup>(row_sum, sums);
     for (int g = 0; g < G; ++g)
       for (int s = 0; s < S; ++s) {
-        const int n = s * part + i0 + g;
-        if (i0 + g >= part || n >= N) continue;
+        const int n = row_of(s, i0 + g);
+        if (n < 0) continue;
         const float v = sums[g * S + s] + tail[g * S + s];
         y[n] = accumulate ? y[n] + v : v;
       }
